@@ -1,0 +1,3 @@
+"""curation: the data pipeline for continued code pretraining."""
+
+__version__ = "0.1.0"

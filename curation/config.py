@@ -1,0 +1,238 @@
+"""Typed schema of `pipelines/*.yaml`, loading with `--set` overrides, and path resolution.
+
+A pipeline config states intent (which inputs, which rule set, which tokenizer, how long a
+sequence); everything derived from it (task plans, file names) is computed by `curation.pipeline`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, model_validator
+
+from curation.schema import ConfigError, StrictModel, validate
+
+DEFAULT_TOKENIZER = "Tele-AI/TeleChat3-Coder-36B-Thinking"
+
+
+class RepoInput(StrictModel):
+    """Repositories: each path is a repository (dir, git work tree, archive) or a folder of them."""
+
+    kind: Literal["repos"]
+    paths: list[str] = Field(min_length=1)
+    rev: str = Field("HEAD", description="git revision to read; only tracked files of it are used")
+    layout: Literal["auto", "repo", "collection"] = "auto"
+
+
+class StackInput(StrictModel):
+    """A Stack-style dataset: one row per file, with content, path and repo columns."""
+
+    kind: Literal["stack"]
+    paths: list[str] = Field(min_length=1)
+    columns: dict[str, str] = Field(
+        default_factory=lambda: {"content": "content", "path": "path", "repo": "repo"},
+        description="our name -> column name; content and path are required, repo/license/rev optional",
+    )
+
+    @model_validator(mode="after")
+    def _required_columns(self):
+        missing = {"content", "path"} - set(self.columns)
+        if missing:
+            raise ValueError(f"columns must map {sorted(missing)}")
+        unknown = set(self.columns) - {"content", "path", "repo", "license", "rev"}
+        if unknown:
+            raise ValueError(f"unknown column roles {sorted(unknown)}; known: content, path, repo, license, rev")
+        return self
+
+
+class TextInput(StrictModel):
+    """General text (JSONL or Parquet), one document per row, tagged with the input's name as source."""
+
+    kind: Literal["jsonl", "parquet"]
+    paths: list[str] = Field(min_length=1)
+    text_key: str = "text"
+    id_key: str = "id"
+
+
+class InstalledInput(StrictModel):
+    """The installed Python distributions, each one a repository: real code on every machine (demo)."""
+
+    kind: Literal["installed"]
+    names: list[str] | None = Field(None, description="distribution names; all installed ones when null")
+    max_bytes: int | None = Field(None, gt=0, description="stop adding distributions past this many bytes")
+
+
+InputConfig = Annotated[RepoInput | StackInput | TextInput | InstalledInput, Field(discriminator="kind")]
+
+
+class IngestConfig(StrictModel):
+    max_file_bytes: int = Field(1 * 2**20, gt=0, description="files above this are not read (BigCode: 1 MB)")
+    max_repo_bytes: int = Field(512 * 2**20, gt=0)
+    drop_vendored: bool = True
+    drop_generated: bool = True
+    keep_unknown_language: bool = False
+    languages: list[str] | None = Field(None, description="keep only these languages (ids); null keeps all")
+
+
+class NearDedupConfig(StrictModel):
+    threshold: float = Field(0.7, gt=0, lt=1)
+    n_grams: int = Field(5, ge=1)
+    num_perm: int = Field(256, ge=16)
+
+
+class DedupConfig(StrictModel):
+    exact: bool = True
+    tasks: int = Field(1, ge=1, description="hash buckets of the global exact-dedup run")
+    near: NearDedupConfig | None = None
+
+
+class AssembleConfig(StrictModel):
+    unit: Literal["file"] = "file"
+
+
+class TokenizerConfig(StrictModel):
+    name_or_path: str = DEFAULT_TOKENIZER
+    threads: int = Field(1, ge=1, description="SentencePiece threads per task")
+    batch_docs: int = Field(256, ge=1)
+
+
+class FimConfig(StrictModel):
+    rate: float = Field(0.5, ge=0, le=1)
+    spm_rate: float = Field(0.5, ge=0, le=1)
+
+
+class PackConfig(StrictModel):
+    seq_len: int = Field(8192, ge=16)
+    method: Literal["concat"] = Field(
+        "concat", description="concat: documents in order, EOS after each, cut into seq_len rows"
+    )
+    rows_per_shard: int = Field(512, ge=1)
+    fim: FimConfig | None = None
+
+    @model_validator(mode="after")
+    def _fim_not_built(self):
+        if self.fim is not None and self.fim.rate > 0:
+            raise ValueError("FIM is not available yet in this version; set pack.fim to null")
+        return self
+
+
+class ExecutorConfig(StrictModel):
+    kind: Literal["local"] = "local"
+    tasks: int = Field(4, ge=1)
+    workers: int = Field(2, ge=1)
+
+
+class PipelineConfig(StrictModel):
+    name: str
+    stage: int = Field(1, ge=1, le=3)
+    inputs: dict[str, InputConfig] = Field(min_length=1)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    filters: str | None = Field("filters/code.yaml", description="rule set for code files; null: no filtering")
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    assemble: AssembleConfig = Field(default_factory=AssembleConfig)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    mixture: str | None = None
+    pack: PackConfig = Field(default_factory=PackConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    limit: int | None = Field(None, gt=0, description="read at most this many files per input per task")
+
+    @model_validator(mode="after")
+    def _source_names(self):
+        for name in self.inputs:
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"input name {name!r} must be letters, digits, '-' or '_' (it names a folder)")
+        return self
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes outputs (the executor's layout does not)."""
+        data = self.model_dump(mode="json", exclude={"executor"})
+        data["tasks"] = self.executor.tasks  # task count changes document order
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = ""
+        mark = getattr(err, "problem_mark", None)
+        if mark is not None:
+            where = f" (line {mark.line + 1}, column {mark.column + 1})"
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+
+
+def apply_overrides(data: dict, overrides: list[str], source: str | Path) -> dict:
+    """Apply `a.b.c=value` overrides; the value is parsed as YAML (`[a, b]`, `8192`, `null`)."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML: {err}") from None
+        node = data
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source}: --set {key}: {'.'.join(parts[: i + 1])} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    data = apply_overrides(data, overrides or [], path)
+    return validate(PipelineConfig, data, path)
+
+
+def resolve_path(ref: str, config_path: str | Path) -> Path:
+    """A path named inside a config: absolute, or relative to the config's folder, its parent
+    (so `pipelines/x.yaml` can name `filters/code.yaml`), or the working directory."""
+    p = Path(ref).expanduser()
+    if p.is_absolute():
+        return p
+    base = Path(config_path).resolve().parent
+    for candidate in (base / p, base.parent / p, Path.cwd() / p):
+        if candidate.exists():
+            return candidate
+    return base.parent / p  # the path users most likely meant; its absence is reported by the caller
+
+
+def check_references(cfg: PipelineConfig, config_path: str | Path) -> None:
+    """The rule set and mixture a pipeline names exist and are valid themselves."""
+    if cfg.filters is not None:
+        from curation.filters.rules import load_rules
+
+        path = resolve_path(cfg.filters, config_path)
+        if not path.exists():
+            raise ConfigError(f"{config_path}: filters: {cfg.filters}: no such file")
+        load_rules(path)
+    if cfg.mixture is not None:
+        from curation.mixture_config import MixtureConfig
+
+        path = resolve_path(cfg.mixture, config_path)
+        if not path.exists():
+            raise ConfigError(f"{config_path}: mixture: {cfg.mixture}: no such file")
+        validate(MixtureConfig, read_yaml(path), path)

@@ -1,0 +1,1 @@
+"""Ingest: turn repositories, archives and text sources into one Document per file."""

@@ -1,0 +1,299 @@
+"""The ingest step: every input of a pipeline becomes a stream of Documents, one per file.
+
+Repositories are assigned whole to tasks (largest first, to the least loaded task), so all files
+of one repository land in the same task and every task computes the same assignment by itself.
+Every file that does not become a Document is written to `removed/ingest/` with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+from typing import Any, Iterator
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from curation.documents import doc_id, removed_row
+from curation.io import REMOVED_SCHEMA, ParquetSink
+
+STEP = "ingest"
+
+
+def assign_repos(repos: list, world_size: int) -> list[list]:
+    """Longest-processing-time assignment of repositories to tasks, deterministic."""
+    order = sorted(repos, key=lambda r: (-r.size_hint(), r.name))
+    loads = [0] * world_size
+    tasks: list[list] = [[] for _ in range(world_size)]
+    for repo in order:
+        target = min(range(world_size), key=lambda t: (loads[t], t))
+        tasks[target].append(repo)
+        loads[target] += max(repo.size_hint(), 1)
+    return [sorted(t, key=lambda r: r.name) for t in tasks]
+
+
+class IngestReader(PipelineStep):
+    """Reads all inputs of a pipeline config for one task."""
+
+    name = "ingest"
+    type = "📖 - READER"
+
+    def __init__(self, inputs: dict[str, dict], ingest: dict, removed_folder: str, limit: int | None = None):
+        super().__init__()
+        self.inputs = inputs
+        self.ingest = ingest
+        self.removed_folder = removed_folder
+        self.limit = limit
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _drop(self, sink: ParquetSink, rank: int, *, id: str, reason: str, detail: str = "", meta=None, text=None):
+        self.stat_update("dropped")
+        self.stat_update(f"dropped_{reason.split(':')[0]}")
+        sink.write(removed_row(id=id, step=STEP, reason=reason, detail=detail, meta=meta, text=text), rank)
+
+    def _classify(self, path: str, data: bytes) -> tuple[str | None, str, str | None, str]:
+        """-> (text, lang, drop reason, detail) for the bytes of one file."""
+        from curation.ingest.languages import (
+            binary_extension_reason,
+            detect_language,
+            generated_reason,
+            is_probably_binary,
+            vendored_reason,
+        )
+
+        if reason := binary_extension_reason(path):
+            return None, "", reason, ""
+        if is_probably_binary(data):
+            return None, "", "binary", "binary content (NUL byte or binary magic)"
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return None, "", "undecodable", f"not UTF-8 at byte {err.start}"
+        if text.startswith("\ufeff"):
+            text = text[1:]  # the BOM is an encoding mark, not content
+        lang = detect_language(path, data[:256]) or ""
+        if self.ingest.get("drop_vendored", True) and (reason := vendored_reason(path)):
+            return text, lang, reason, ""
+        if self.ingest.get("drop_generated", True) and (reason := generated_reason(path, text)):
+            return text, lang, reason, ""
+        if not lang and not self.ingest.get("keep_unknown_language", False):
+            return text, lang, "unknown_language", "no language for this file name, extension or shebang"
+        allowed = self.ingest.get("languages")
+        if allowed is not None and lang not in allowed:
+            return text, lang, "language_not_selected", lang
+        return text, lang, None, ""
+
+    # -- sources ----------------------------------------------------------------------------
+
+    def _repo_docs(self, source: str, repo, sink: ParquetSink, rank: int, budget: list[int]) -> Iterator[Document]:
+        from curation.ingest.languages import language_kind
+        from curation.ingest.licenses import (
+            is_license_file,
+            license_class,
+            resolve_repo_license,
+            spdx_from_license_text,
+            spdx_from_manifest,
+        )
+
+        docs: list[Document] = []
+        license_votes: list[str] = []
+        seen = 0
+        for f in repo.files():
+            if budget[0] <= 0:
+                break
+            budget[0] -= 1
+            seen += 1
+            self.stat_update("files_read")
+            meta: dict[str, Any] = {
+                "source": source,
+                "kind": "code",
+                "repo": repo.name,
+                "rev": repo.rev,
+                "path": f.path,
+                "size_bytes": f.size,
+                "unit": "file",
+                "task": rank,
+            }
+            fid = doc_id(repo.name, repo.rev, f.path)
+            if f.drop:
+                self._drop(sink, rank, id=fid, reason=f.drop, detail=f.detail, meta=meta)
+                continue
+            text, lang, reason, detail = self._classify(f.path, f.data)
+            meta["lang"] = lang or None
+            if text is not None and "/" not in f.path:
+                spdx = spdx_from_license_text(text) if is_license_file(f.path) else spdx_from_manifest(f.path, text)
+                if spdx:
+                    license_votes.append(spdx)
+            if reason:
+                self._drop(sink, rank, id=fid, reason=reason, detail=detail, meta=meta, text=text)
+                continue
+            meta["lang_kind"] = language_kind(lang)
+            docs.append(Document(text=text, id=fid, metadata=meta))
+        if seen == 0:
+            meta = {"source": source, "repo": repo.name}
+            self._drop(sink, rank, id=doc_id(repo.name, repo.rev, ""), reason="empty_repository",
+                       detail=getattr(repo, "note", "") or f"{repo.kind} {repo.location} has no files", meta=meta)
+        # One clear license for the repository, or none: conflicting declarations mean "unknown".
+        spdx = resolve_repo_license(license_votes)
+        for doc in docs:
+            doc.metadata["license"] = spdx
+            doc.metadata["license_class"] = license_class(spdx)
+            self.stat_update("documents")
+            yield doc
+
+    def _repos_for_task(self, source: str, cfg: dict, rank: int, world_size: int, sink: ParquetSink) -> list:
+        from curation.ingest.sources import Limits, SourceError, discover_repos, installed_distributions
+
+        limits = Limits(max_file_bytes=self.ingest["max_file_bytes"], max_repo_bytes=self.ingest["max_repo_bytes"])
+        repos = []
+        if cfg["kind"] == "installed":
+            dists = installed_distributions(cfg.get("names"))
+            budget = cfg.get("max_bytes")
+            for dist in dists:
+                if budget is not None and budget <= 0:
+                    break
+                repos.append(dist)
+                if budget is not None:
+                    budget -= dist.size_hint()
+        else:
+            for path in cfg["paths"]:
+                errors: list[SourceError] = []
+                try:
+                    repos.extend(discover_repos(path, rev=cfg.get("rev", "HEAD"), layout=cfg.get("layout", "auto"),
+                                                limits=limits, errors=errors))
+                except SourceError as err:
+                    errors.append(err)
+                # Every task sees the same errors; the first task records them, once.
+                for err in errors if rank == 0 else []:
+                    where = str(err).split(": ")[0]  # SourceError messages start with the path
+                    self._drop(sink, rank, id=f"{source}:{where}", reason="bad_source",
+                               detail=str(err), meta={"source": source})
+        return assign_repos(repos, world_size)[rank]
+
+    def _stack_docs(self, source: str, cfg: dict, rank: int, world_size: int, sink, budget) -> Iterator[Document]:
+        from curation.ingest.languages import detect_language, language_kind
+        from curation.ingest.licenses import license_class
+        from curation.ingest.sources import SourceError, iter_table_rows
+
+        for path in cfg["paths"]:
+            try:
+                rows = iter_table_rows(path, columns=cfg["columns"], rank=rank, world_size=world_size)
+                for row in rows:
+                    if budget[0] <= 0:
+                        return
+                    budget[0] -= 1
+                    self.stat_update("files_read")
+                    if "error" in row:
+                        self._drop(sink, rank, id=f"{source}:{path}:{row.get('line', '?')}", reason="malformed_row",
+                                   detail=str(row["error"]), meta={"source": source})
+                        continue
+                    repo, rev = row.get("repo") or "", row.get("rev") or "stack"
+                    text = row["content"]
+                    meta = {"source": source, "kind": "code", "repo": repo, "rev": rev, "path": row["path"],
+                            "size_bytes": len(text.encode("utf-8", "surrogatepass")) if text else 0,
+                            "unit": "file", "task": rank}
+                    fid = doc_id(repo, rev, row["path"])
+                    if not isinstance(text, str):
+                        self._drop(sink, rank, id=fid, reason="undecodable", detail="content is not a string", meta=meta)
+                        continue
+                    if meta["size_bytes"] > self.ingest["max_file_bytes"]:
+                        self._drop(sink, rank, id=fid, reason="too_large",
+                                   detail=f"{meta['size_bytes']} > {self.ingest['max_file_bytes']}", meta=meta)
+                        continue
+                    lang = detect_language(row["path"], text[:256].encode("utf-8", "replace")) or None
+                    meta.update(lang=lang, lang_kind=language_kind(lang), license=row.get("license"),
+                                license_class=license_class(row.get("license")))
+                    self.stat_update("documents")
+                    yield Document(text=text, id=fid, metadata=meta)
+            except SourceError as err:
+                if rank == 0:
+                    self._drop(sink, rank, id=f"{source}:{path}", reason="bad_source", detail=str(err),
+                               meta={"source": source})
+
+    def _text_docs(self, source: str, cfg: dict, rank: int, world_size: int, sink, budget) -> Iterator[Document]:
+        """General text: files are spread over tasks by a stable hash of their path."""
+        files = []
+        for p in cfg["paths"]:
+            p = Path(p)
+            files.extend(sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p])
+        mine = [f for f in files if zlib.crc32(str(f).encode()) % world_size == rank]
+        for f in mine:
+            for line_no, record, error in _iter_records(f, cfg["kind"]):
+                if budget[0] <= 0:
+                    return
+                budget[0] -= 1
+                self.stat_update("files_read")
+                rid = f"{source}:{f.name}:{line_no}"
+                if error:
+                    self._drop(sink, rank, id=rid, reason="malformed_row", detail=error, meta={"source": source})
+                    continue
+                text = record.get(cfg["text_key"])
+                if not isinstance(text, str):
+                    self._drop(sink, rank, id=rid, reason="no_text",
+                               detail=f"field {cfg['text_key']!r} missing or not a string", meta={"source": source})
+                    continue
+                ident = record.get(cfg["id_key"])
+                fid = f"{source}:{ident}" if ident is not None else rid
+                meta = {"source": source, "kind": "text", "unit": "doc", "task": rank,
+                        "size_bytes": len(text.encode("utf-8", "surrogatepass"))}
+                self.stat_update("documents")
+                yield Document(text=text, id=fid, metadata=meta)
+
+    # -- run --------------------------------------------------------------------------------
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        sink = ParquetSink(Path(self.removed_folder) / STEP, REMOVED_SCHEMA)
+        sink.open(rank)
+        with sink:
+            for source in sorted(self.inputs):
+                cfg = self.inputs[source]
+                budget = [self.limit if self.limit else float("inf")]
+                with self.track_time():
+                    if cfg["kind"] in ("repos", "installed"):
+                        for repo in self._repos_for_task(source, cfg, rank, world_size, sink):
+                            yield from self._repo_docs(source, repo, sink, rank, budget)
+                    elif cfg["kind"] == "stack":
+                        yield from self._stack_docs(source, cfg, rank, world_size, sink, budget)
+                    else:
+                        yield from self._text_docs(source, cfg, rank, world_size, sink, budget)
+
+
+def _iter_records(path: Path, kind: str) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(row number, record, error) for each row of a JSONL(.gz) or Parquet text file."""
+    if kind == "parquet" or path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception as err:  # noqa: BLE001 - any unreadable file is a recorded drop
+            yield 0, None, f"{path}: not a readable Parquet file: {err}"
+            return
+        n = 0
+        for batch in pf.iter_batches(batch_size=1024):
+            for record in batch.to_pylist():
+                n += 1
+                yield n, record, None
+        return
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="strict") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    yield n, None, f"{path}:{n}: invalid JSON: {err.msg}"
+                    continue
+                if not isinstance(record, dict):
+                    yield n, None, f"{path}:{n}: expected a JSON object"
+                    continue
+                yield n, record, None
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        yield 0, None, f"{path}: cannot read: {err}"

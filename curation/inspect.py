@@ -1,0 +1,126 @@
+"""DuckDB over an output folder: the views users query, and the run summary built from them.
+
+The summary is computed from the files themselves, not from counters kept on the side, so what it
+says is what a user's own query over `docs/`, `removed/` and `shards/` would say.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+VIEWS = {
+    "docs": "docs/*.parquet",
+    "removed": "removed/*/*.parquet",
+    "tokens": "tokens/*/*.parquet",
+    "shards": "shards/*.parquet",
+}
+
+
+def connect(out: str | Path):
+    """An in-memory DuckDB with one view per output that exists."""
+    import duckdb
+
+    out = Path(out)
+    if not out.is_dir():
+        raise FileNotFoundError(f"{out}: not an output folder")
+    con = duckdb.connect()
+    for view, pattern in VIEWS.items():
+        if any(out.glob(pattern)):
+            glob = str(out / pattern).replace("'", "''")
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{glob}', union_by_name=true)")
+    return con
+
+
+def has_view(con, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0])
+
+
+def format_table(headers: list[str], rows: list[tuple]) -> str:
+    cells = [[_fmt(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in rows) for i in range(len(headers))]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 100 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def query(out: str | Path, sql: str) -> str:
+    con = connect(out)
+    cur = con.execute(sql)
+    headers = [d[0] for d in cur.description]
+    return format_table(headers, cur.fetchall())
+
+
+def summary_data(out: str | Path) -> dict:
+    out = Path(out)
+    con = connect(out)
+    data: dict = {"steps": [], "drops": [], "sources": [], "shards": None}
+    removed_by_step = {}
+    if has_view(con, "removed"):
+        removed_by_step = dict(con.execute("SELECT step, count(*) FROM removed GROUP BY step").fetchall())
+        data["drops"] = con.execute(
+            "SELECT step, reason, count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes "
+            "FROM removed GROUP BY step, reason ORDER BY step, files DESC, reason"
+        ).fetchall()
+    kept = con.execute("SELECT count(*) FROM docs").fetchone()[0] if has_view(con, "docs") else 0
+    # Walk the steps backwards from what was kept: in = out + dropped.
+    order = ["ingest", "filter", "exact_dedup"]
+    flowing = kept
+    rows = []
+    for step in reversed(order):
+        if step not in removed_by_step and step != "ingest":
+            continue
+        dropped = removed_by_step.get(step, 0)
+        rows.append((step, flowing + dropped, flowing, dropped))
+        flowing += dropped
+    data["steps"] = list(reversed(rows))
+    index_path = out / "shards" / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else None
+    if has_view(con, "docs"):
+        per_source = con.execute("SELECT source, count(*), sum(size_bytes) FROM docs GROUP BY source ORDER BY source")
+        realized = (index or {}).get("realized", {})
+        total = sum(realized.values()) or 1
+        data["sources"] = [(s, n, b, realized.get(s, 0), realized.get(s, 0) / total) for s, n, b in per_source.fetchall()]
+    if index:
+        t = index["totals"]
+        data["shards"] = {"files": len(index["shards"]), "rows": t["rows"], "tokens": t["tokens_out"],
+                          "padding": t["padding"], "seq_len": index["seq_len"],
+                          "fill": t["tokens_out"] / max(1, t["rows"] * index["seq_len"]),
+                          "tokenizer": index["tokenizer"].get("name")}
+    return data
+
+
+def summary(out: str | Path) -> str:
+    d = summary_data(out)
+    parts = ["Documents per step", format_table(["step", "in", "out", "dropped"], d["steps"])]
+    if d["drops"]:
+        parts += ["", "Drops by reason", format_table(["step", "reason", "files", "bytes"], d["drops"])]
+    if d["sources"]:
+        parts += ["", "Tokens per source",
+                  format_table(["source", "documents", "bytes", "tokens", "share"], d["sources"])]
+    if d["shards"]:
+        s = d["shards"]
+        parts += ["", f"Shards: {s['files']} file(s), {s['rows']:,} sequences of {s['seq_len']:,} tokens, "
+                      f"{s['tokens']:,} tokens + {s['padding']:,} padding (fill {s['fill']:.2%}), "
+                      f"tokenizer {s['tokenizer']}"]
+    return "\n".join(parts)
+
+
+DUCKDB_EXAMPLE = """\
+Look inside with DuckDB (or: curate inspect {out} --sql "...")
+  SELECT lang, count(*) AS files, sum(size_bytes) AS bytes FROM '{out}/docs/*.parquet' GROUP BY lang ORDER BY files DESC;
+  SELECT step, reason, count(*) FROM '{out}/removed/*/*.parquet' GROUP BY ALL ORDER BY 3 DESC;
+  SELECT len(input_ids), len(cu_seqlens) - 1 AS segments FROM '{out}/shards/*.parquet' LIMIT 5;"""

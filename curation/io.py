@@ -1,0 +1,143 @@
+"""Atomic, deterministic Parquet output shared by every step.
+
+One file per task, named `{rank:05d}.parquet`, written under a temporary name and renamed when the
+task finishes. A task that dies leaves no file behind, so a half-written output can never be read
+as a finished one; a task with no rows still writes an empty file, so "every task wrote its file"
+is a check the next stage can make.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# Fixed writer settings: the same rows give the same bytes on every run.
+PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True)
+ROW_GROUP_ROWS = 2048
+
+DOC_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("source", pa.string()),
+        ("kind", pa.string()),  # "code" or "text"
+        ("repo", pa.string()),
+        ("rev", pa.string()),
+        ("path", pa.string()),
+        ("lang", pa.string()),
+        ("lang_kind", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("license", pa.string()),
+        ("license_class", pa.string()),
+        ("unit", pa.string()),
+        ("content_hash", pa.string()),
+        ("task", pa.int32()),
+    ]
+)
+
+REMOVED_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("step", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("source", pa.string()),
+        ("repo", pa.string()),
+        ("path", pa.string()),
+        ("lang", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("kept_id", pa.string()),
+        ("similarity", pa.float64()),
+        ("text", pa.string()),
+    ]
+)
+
+TOKENS_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("n_tokens", pa.int64()),
+        ("input_ids", pa.list_(pa.int32())),
+    ]
+)
+
+
+def task_file(folder: str | Path, rank: int) -> Path:
+    return Path(folder) / f"{rank:05d}.parquet"
+
+
+def write_table_atomic(table: pa.Table, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTIONS)
+    os.replace(tmp, path)
+
+
+class ParquetSink:
+    """Collects rows for one task and writes them atomically on a clean exit.
+
+    Usable as a datatrove exclusion writer: `with sink as w: w.write(doc, rank)`.
+    """
+
+    def __init__(self, folder: str | Path, schema: pa.Schema, *, to_row=None):
+        self.folder = Path(folder)
+        self.schema = schema
+        self.to_row = to_row
+        self._writer: pq.ParquetWriter | None = None
+        self._buffer: list[dict[str, Any]] = []
+        self._rank: int | None = None
+        self.rows = 0
+
+    # The datatrove writer protocol: the step opens the sink for its whole run.
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+    def open(self, rank: int) -> None:
+        if self._rank is not None and self._rank != rank:
+            raise RuntimeError(f"sink {self.folder} already open for task {self._rank}, not {rank}")
+        if self._writer is None:
+            self._rank = rank
+            path = self._tmp_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(path, self.schema, **PARQUET_OPTIONS)
+
+    def write(self, item: Any, rank: int = 0) -> None:
+        self.open(rank)
+        self._buffer.append(self.to_row(item) if self.to_row else item)
+        self.rows += 1
+        if len(self._buffer) >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _tmp_path(self) -> Path:
+        return task_file(self.folder, self._rank).with_suffix(".parquet.tmp")
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
+            self._buffer = []
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        self._flush()
+        self._writer.close()
+        os.replace(self._tmp_path(), task_file(self.folder, self._rank))
+        self._writer = None
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._tmp_path().unlink(missing_ok=True)
+            self._writer = None

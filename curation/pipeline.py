@@ -1,0 +1,207 @@
+"""Compile a pipeline config into a short chain of datatrove executor runs, and run it.
+
+    ingest   (tasks)    read inputs → filter → hash → work/filtered/
+    dedup    (buckets)  exact-duplicate plan over every task's hashes → dedup/exact/
+    tokenize (tasks)    drop duplicates → docs/ → tokens/<source>/
+    pack     (1 task)   tokens → shards/ + index.json
+
+Each run is a datatrove executor with its own logging folder (completions, stats, logs), so a
+re-run skips finished tasks. Between runs the outputs of every task are checked, so a task that
+died is reported by name with its log instead of silently shrinking the next run's input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from curation import __version__
+from curation.config import PipelineConfig, resolve_path
+from curation.schema import ConfigError
+
+
+class PipelineError(RuntimeError):
+    """A run did not complete: names the run, the tasks and their logs."""
+
+
+@dataclass
+class Run:
+    name: str
+    tasks: int
+    workers: int
+    build: Callable[[], list]  # the datatrove steps, built when the run starts
+    outputs: list[Path] = field(default_factory=list)  # folders that must hold one file per task
+    files: list[Path] = field(default_factory=list)  # single files the run must leave (one-task runs)
+
+
+@dataclass
+class Layout:
+    """Every path of one output folder (DESIGN.md, "Output folder")."""
+
+    out: Path
+
+    def __post_init__(self):
+        self.out = Path(self.out).resolve()
+        o = self.out
+        self.docs, self.removed, self.dedup, self.tokens = o / "docs", o / "removed", o / "dedup", o / "tokens"
+        self.shards, self.stats, self.logs, self.work = o / "shards", o / "stats", o / "logs", o / "work"
+        self.filtered = self.work / "filtered"
+        self.run_file = o / "run.json"
+
+
+def check_inputs(cfg: PipelineConfig, config_path: str | Path) -> None:
+    """Fail before any work when an input path does not exist (a typo should not cost a run)."""
+    problems = []
+    for name, inp in cfg.inputs.items():
+        for p in getattr(inp, "paths", []) or []:
+            if not Path(p).expanduser().exists():
+                problems.append(f"inputs.{name}.paths: {p}: no such file or directory")
+    if cfg.filters is not None and not resolve_path(cfg.filters, config_path).exists():
+        problems.append(f"filters: {cfg.filters}: no such file")
+    if problems:
+        raise ConfigError(f"{config_path}:\n  " + "\n  ".join(problems))
+
+
+def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, tokenizer_path: str,
+                 tokenizer_name: str) -> list[Run]:
+    from curation.dedup.exact import ContentHasher, ExactDedupFilter, ExactDedupPlan
+    from curation.filters.step import CodeFileFilter
+    from curation.ingest.reader import IngestReader
+    from curation.pack.step import PackStep
+    from curation.steps import DocSink, DocSource
+    from curation.tokenize.step import TokenizeStep
+
+    tasks, workers = cfg.executor.tasks, cfg.executor.workers
+    sources = sorted(cfg.inputs)
+    inputs = {name: inp.model_dump() for name, inp in cfg.inputs.items()}
+    removed = str(layout.removed)
+    rules = str(resolve_path(cfg.filters, config_path)) if cfg.filters else None
+    plan_tasks = cfg.dedup.tasks if cfg.dedup.exact else 0
+
+    def ingest():
+        steps = [IngestReader(inputs, cfg.ingest.model_dump(), removed, cfg.limit)]
+        if rules:
+            steps.append(CodeFileFilter(rules, removed))
+        return steps + [ContentHasher(), DocSink(str(layout.filtered))]
+
+    def plan():
+        return [ExactDedupPlan(str(layout.filtered), tasks, str(layout.dedup / "exact"))]
+
+    def tokenize():
+        steps = [DocSource(str(layout.filtered))]
+        if cfg.dedup.exact:
+            steps.append(ExactDedupFilter(str(layout.dedup / "exact"), plan_tasks, removed))
+        return steps + [
+            DocSink(str(layout.docs)),
+            TokenizeStep(tokenizer_path, str(layout.tokens), sources, threads=cfg.tokenizer.threads,
+                         batch_docs=cfg.tokenizer.batch_docs),
+        ]
+
+    def pack():
+        index_extra = {
+            "stage": cfg.stage,
+            "pipeline": cfg.name,
+            "tokenizer_name": tokenizer_name,
+            "mixture": None,  # natural shares: no mixture config yet
+            "config": cfg.model_dump(mode="json"),
+            "code_version": __version__,
+        }
+        return [PackStep(tokens_folder=str(layout.tokens), sources=sources, token_tasks=tasks,
+                         shards_folder=str(layout.shards), tokenizer_path=tokenizer_path,
+                         seq_len=cfg.pack.seq_len, rows_per_shard=cfg.pack.rows_per_shard, index_extra=index_extra)]
+
+    removed_steps = ["ingest"] + (["filter"] if rules else [])
+    runs = [Run("ingest", tasks, workers, ingest, [layout.filtered] + [layout.removed / s for s in removed_steps])]
+    if cfg.dedup.exact:
+        runs.append(Run("dedup", plan_tasks, min(workers, plan_tasks), plan, [layout.dedup / "exact"]))
+    token_outputs = [layout.docs] + [layout.tokens / s for s in sources]
+    if cfg.dedup.exact:
+        token_outputs.append(layout.removed / "exact_dedup")
+    runs.append(Run("tokenize", tasks, workers, tokenize, token_outputs))
+    runs.append(Run("pack", 1, 1, pack, files=[layout.shards / "index.json"]))
+    return runs
+
+
+def guard_output_folder(cfg: PipelineConfig, layout: Layout) -> None:
+    """A re-run into the same folder must be the same pipeline: otherwise finished tasks of a
+    different config would be mixed into this one's outputs."""
+    fingerprint = cfg.fingerprint()
+    if layout.run_file.exists():
+        previous = json.loads(layout.run_file.read_text())
+        if previous.get("fingerprint") != fingerprint:
+            raise ConfigError(
+                f"{layout.out} holds a run of a different config (fingerprint {previous.get('fingerprint')}, "
+                f"now {fingerprint}); use a new --out folder"
+            )
+        return
+    layout.out.mkdir(parents=True, exist_ok=True)
+    tmp = layout.run_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"name": cfg.name, "fingerprint": fingerprint,
+                               "config": cfg.model_dump(mode="json"), "code_version": __version__}, indent=2))
+    os.replace(tmp, layout.run_file)
+
+
+def broken_outputs(run: Run) -> dict[int, str]:
+    """Tasks whose output is missing or unreadable, with the problem: such a task is not done,
+    whatever its completion marker says."""
+    import pyarrow.parquet as pq
+
+    from curation.io import task_file
+
+    broken: dict[int, str] = {}
+    for rank in range(run.tasks):
+        for folder in run.outputs:
+            path = task_file(folder, rank)
+            if not path.exists():
+                broken[rank] = f"{path} is missing"
+                break
+            try:
+                pq.read_metadata(path)
+            except Exception as err:  # noqa: BLE001 - any unreadable file means "redo this task"
+                broken[rank] = f"{path} is unreadable ({type(err).__name__})"
+                break
+    for path in run.files:
+        if not path.exists():
+            broken[0] = f"{path} is missing"
+    return broken
+
+
+def execute(runs: list[Run], layout: Layout, *, progress: Callable[[str], None] = print) -> None:
+    from datatrove.executor import LocalPipelineExecutor
+
+    for run in runs:
+        logging_dir = layout.logs / run.name
+        for rank, problem in broken_outputs(run).items():
+            marker = logging_dir / "completions" / f"{rank:05d}"
+            if marker.exists():
+                progress(f"[{run.name}] task {rank} was marked done but {problem}: running it again")
+                marker.unlink()
+        executor = LocalPipelineExecutor(pipeline=run.build(), tasks=run.tasks, workers=run.workers,
+                                         logging_dir=str(logging_dir), skip_completed=True)
+        todo = executor.get_incomplete_ranks()
+        progress(f"[{run.name}] {run.tasks - len(todo)}/{run.tasks} tasks already done; running {len(todo)}")
+        failure = None
+        try:
+            executor.run()
+        except Exception as err:  # noqa: BLE001 - reported below with the tasks and logs
+            failure = err
+        incomplete = executor.get_incomplete_ranks()
+        broken = broken_outputs(run)
+        if incomplete or failure or broken:
+            bad = sorted(set(incomplete) | set(broken))
+            logs = ", ".join(str(logging_dir / "logs" / f"task_{r:05d}.log") for r in bad[:5])
+            problems = "; ".join(broken.values())
+            raise PipelineError(
+                f"run '{run.name}': task(s) {bad} did not complete"
+                + (f" ({type(failure).__name__}: {failure})" if failure else "")
+                + (f"; {problems}" if problems else "")
+                + (f"; logs: {logs}" if logs else "")
+                + "; fix the cause and re-run the same command: finished tasks are skipped"
+            )
+        stats = logging_dir / "stats.json"
+        if stats.exists():
+            layout.stats.mkdir(parents=True, exist_ok=True)
+            (layout.stats / f"{run.name}.json").write_bytes(stats.read_bytes())

@@ -1,0 +1,127 @@
+"""`curate run` end to end on a small collection of real repositories, with the real tokenizer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from checks import accounted_ids, check_shards, expected_ids_of_collection
+from conftest import ROOT, run_cli, write_config
+
+
+def make_collection(root: Path) -> Path:
+    """Three repositories of real code (yaml's and json's sources) plus the files a tokenizer and a
+    filter must get right."""
+    import json as json_pkg
+
+    import yaml as yaml_pkg
+
+    repos = root / "repos"
+    alpha, beta, gamma = repos / "alpha", repos / "beta", repos / "gamma"
+    shutil.copytree(Path(yaml_pkg.__file__).parent, alpha / "yaml", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    shutil.copytree(Path(json_pkg.__file__).parent, beta / "json", ignore=shutil.ignore_patterns("__pycache__"))
+    (alpha / "LICENSE").write_text(
+        "MIT License\n\nPermission is hereby granted, free of charge, to any person obtaining a copy of this "
+        "software and associated documentation files (the \"Software\"), to deal in the Software without "
+        "restriction, including without limitation the rights to use, copy, modify, merge, publish, distribute, "
+        "sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is furnished "
+        "to do so, subject to the following conditions:\n\nThe above copyright notice and this permission notice "
+        "shall be included in all copies or substantial portions of the Software.\n\nTHE SOFTWARE IS PROVIDED "
+        "\"AS IS\", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED.\n")
+    gamma.mkdir(parents=True)
+    (gamma / "leading_space.py").write_text("    indented = True\n\tprint(indented)\n")
+    (gamma / "newline_first.py").write_text("\n\n\nimport os\nprint(os.sep)\n")
+    (gamma / "special_text.py").write_text('END = "<_end>"\nCALL = "<tool_call>{}</tool_call>"\nprint(END, CALL)\n')
+    (gamma / "__dunder__.py").write_text("__all__ = ['x']\nx = 1\n")
+    (gamma / "copy_of_scanner.py").write_text((alpha / "yaml" / "scanner.py").read_text())  # exact duplicate
+    (gamma / "node_modules" / "left-pad").mkdir(parents=True)
+    (gamma / "node_modules" / "left-pad" / "index.js").write_text("module.exports = function () {};\n")
+    (gamma / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    (gamma / "latin1.py").write_bytes("name = 'caf\xe9'\n".encode("latin-1"))
+    (gamma / "huge_line.js").write_text("var x = [" + ",".join(["1234567"] * 2000) + "];\n")
+    return repos
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, telechat3):
+    tmp = tmp_path_factory.mktemp("small")
+    repos = make_collection(tmp)
+    cfg = write_config(tmp / "small.yaml", {
+        "name": "small", "inputs": {"code": {"kind": "repos", "paths": [str(repos)], "layout": "collection"}},
+        "filters": str(ROOT / "filters" / "code.yaml"),
+        "tokenizer": {"name_or_path": str(telechat3)},
+        "pack": {"seq_len": 1024, "rows_per_shard": 64},
+        "executor": {"tasks": 2, "workers": 2},
+    })
+    out = tmp / "out"
+    proc = run_cli("run", str(cfg), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return repos, cfg, out, proc
+
+
+def test_every_file_is_kept_or_removed_with_a_reason(small_run):
+    repos, _, out, _ = small_run
+    kept, removed, by_reason = accounted_ids(out)
+    expected = expected_ids_of_collection(repos)
+    assert kept.isdisjoint(removed)
+    assert kept | removed == expected
+    assert by_reason["ingest/vendored:node_modules"] == 1
+    assert by_reason["ingest/binary:extension"] >= 1
+    assert by_reason["ingest/undecodable"] == 1
+    assert by_reason["exact_dedup/exact_duplicate"] == 1
+    assert any(k.startswith("filter/") for k in by_reason), by_reason
+
+
+def test_exact_duplicate_points_at_the_copy_kept(small_run):
+    _, _, out, _ = small_run
+    row = duckdb.sql(f"SELECT id, kept_id, similarity FROM '{out}/removed/exact_dedup/*.parquet'").fetchall()
+    # gamma has no license, alpha is MIT: the permissive copy survives whatever the ids say.
+    assert row == [("gamma@worktree:copy_of_scanner.py", "alpha@worktree:yaml/scanner.py", 1.0)]
+
+
+def test_metadata_columns(small_run):
+    _, _, out, _ = small_run
+    rows = duckdb.sql(f"SELECT repo, path, lang, license, size_bytes, unit FROM '{out}/docs/*.parquet' "
+                      "WHERE path IN ('yaml/scanner.py', 'special_text.py') ORDER BY repo").fetchall()
+    assert rows[0][:4] == ("alpha", "yaml/scanner.py", "python", "MIT") and rows[0][5] == "file"
+    assert rows[1][:4] == ("gamma", "special_text.py", "python", None)
+
+
+def test_shards_hold_exactly_the_kept_documents(small_run, telechat3):
+    _, _, out, _ = small_run
+    index = check_shards(out, telechat3)
+    assert index["seq_len"] == 1024 and index["tokenizer"]["vocab_size"] == 131072
+    assert index["realized"] == {"code": index["totals"]["tokens_out"]}
+
+
+def test_summary_and_inspect(small_run):
+    _, _, out, proc = small_run
+    assert "Documents per step" in proc.stdout and "Drops by reason" in proc.stdout
+    assert "exact_duplicate" in proc.stdout and "Shards:" in proc.stdout
+    q = run_cli("inspect", str(out), "--sql", "SELECT count(*) AS n FROM docs WHERE lang = 'python'")
+    assert q.returncode == 0 and q.stdout.splitlines()[0].strip() == "n"
+    assert int(q.stdout.splitlines()[2].replace(",", "")) > 20
+    s = run_cli("inspect", str(out))
+    assert s.returncode == 0 and "Tokens per source" in s.stdout
+
+
+def test_rerun_skips_finished_tasks_and_changes_nothing(small_run):
+    _, cfg, out, _ = small_run
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "shards").iterdir()}
+    proc = run_cli("run", str(cfg), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[ingest] 2/2 tasks already done; running 0" in proc.stdout
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "shards").iterdir()}
+    assert before == after
+
+
+def test_a_different_config_refuses_the_same_out(small_run):
+    _, cfg, out, _ = small_run
+    proc = run_cli("run", str(cfg), "--out", str(out), "--set", "pack.seq_len=2048")
+    assert proc.returncode == 2 and "holds a run of a different config" in proc.stderr
