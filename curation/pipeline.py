@@ -104,13 +104,13 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
         index_extra = {
             "stage": cfg.stage,
             "pipeline": cfg.name,
-            "tokenizer_name": tokenizer_name,
             "mixture": None,  # natural shares: no mixture config yet
             "config": cfg.model_dump(mode="json"),
             "code_version": __version__,
         }
         return [PackStep(tokens_folder=str(layout.tokens), sources=sources, token_tasks=tasks,
                          shards_folder=str(layout.shards), tokenizer_path=tokenizer_path,
+                         tokenizer_name=tokenizer_name,
                          seq_len=cfg.pack.seq_len, rows_per_shard=cfg.pack.rows_per_shard, index_extra=index_extra)]
 
     removed_steps = ["ingest"] + (["filter"] if rules else [])

@@ -15,13 +15,13 @@ from conftest import ROOT, run_cli
 pytestmark = pytest.mark.slow
 
 SPECIAL_FILES = {
-    "leading_spaces.py": "    x = 1\n",
+    "leading_spaces.py": "    # indented from the first byte\n    import os\n    print(os.getcwd())\n",
     "leading_tab.go": "\tpackage main\n",
     "leading_newlines.md": "\n\n# Title\n\nSome text.\n",
     "end_token.py": 'MARK = "<_end>"  # the EOS piece, as text\nprint(MARK)\n',
     "tool_call.js": "const s = '<tool_call>{\"name\": \"f\"}</tool_call>';\nconsole.log(s);\n",
     "think.rs": "// </think> and <think> are text here\nfn main() {}\n",
-    "__main__.py": "__all__ = []\n",
+    "__main__.py": "__all__ = ['main']\n\n\ndef main():\n    return __name__\n",
 }
 
 

@@ -152,6 +152,7 @@ class IngestReader(PipelineStep):
             dists = installed_distributions(cfg.get("names"))
             budget = cfg.get("max_bytes")
             for dist in dists:
+                dist.limits = limits  # size hints then count only files that will be read
                 if budget is not None and budget <= 0:
                     break
                 repos.append(dist)

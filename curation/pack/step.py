@@ -19,13 +19,14 @@ class PackStep(PipelineStep):
     type = "📦 - PACKER"
 
     def __init__(self, *, tokens_folder: str, sources: list[str], token_tasks: int, shards_folder: str,
-                 tokenizer_path: str, seq_len: int, rows_per_shard: int, index_extra: dict):
+                 tokenizer_path: str, tokenizer_name: str, seq_len: int, rows_per_shard: int, index_extra: dict):
         super().__init__()
         self.tokens_folder = tokens_folder
         self.sources = sorted(sources)
         self.token_tasks = token_tasks
         self.shards_folder = shards_folder
         self.tokenizer_path = tokenizer_path
+        self.tokenizer_name = tokenizer_name
         self.seq_len = seq_len
         self.rows_per_shard = rows_per_shard
         self.index_extra = index_extra
@@ -41,6 +42,7 @@ class PackStep(PipelineStep):
             raise ValueError("the pack run is one task: it fixes the global order of sequences")
         files = {s: expect_task_files(Path(self.tokens_folder) / s, self.token_tasks) for s in self.sources}
         tokenizer = load_tokenizer(self.tokenizer_path)
+        tokenizer.name = self.tokenizer_name  # what the user asked for, not the folder it resolved to
         packer = ConcatPacker(seq_len=self.seq_len, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
         writer = ShardWriter(Path(self.shards_folder), seq_len=self.seq_len, rows_per_shard=self.rows_per_shard,
                              tokenizer=tokenizer, extra_index=self.index_extra, overwrite=True)
