@@ -120,6 +120,11 @@ def run_config(cfg, config_path, out, *, tokenizer=None) -> None:
         tokenizer = load_tokenizer(cfg.tokenizer.name_or_path)
     print(f"curate: {cfg.name} -> {layout.out}  (tokenizer {tokenizer.name}, {tokenizer.backend}, "
           f"{cfg.executor.tasks} tasks x {cfg.executor.workers} workers)", flush=True)
+    if cfg.dedup.near:
+        near = cfg.dedup.near
+        bands, rows = near.bands_rows()
+        print(f"near-dedup: Jaccard >= {near.threshold} over {near.n_grams}-grams, {near.num_perm} permutations "
+              f"-> {bands} bands x {rows} rows", flush=True)
     start = time.time()
     runs = compile_runs(cfg, layout, config_path, tokenizer.path, tokenizer.name)
     execute(runs, layout, progress=lambda msg: print(msg, flush=True))

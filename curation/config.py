@@ -79,9 +79,24 @@ class IngestConfig(StrictModel):
 
 
 class NearDedupConfig(StrictModel):
-    threshold: float = Field(0.7, gt=0, lt=1)
-    n_grams: int = Field(5, ge=1)
-    num_perm: int = Field(256, ge=16)
+    """MinHash LSH over code-aware shingles. State the threshold; bands and rows are derived."""
+
+    threshold: float = Field(0.7, gt=0, lt=1, description="estimated Jaccard at or above which files are duplicates")
+    n_grams: int = Field(5, ge=1, description="shingle length in code tokens (identifiers, numbers, operators)")
+    num_perm: int = Field(256, ge=16, le=4096)
+    seed: int = 1
+    normalize_identifiers: bool = Field(False, description="map identifiers to one symbol: catches renamed clones")
+    false_negative_weight: float = Field(
+        0.9, gt=0, lt=1,
+        description="weight of missed pairs vs spurious candidates when deriving bands; candidates are verified "
+                    "by estimated Jaccard, so a spurious candidate costs a comparison, a missed pair a duplicate",
+    )
+    bucket_tasks: int = Field(1, ge=1, description="tasks of the bucket stage (each takes a share of the bands)")
+
+    def bands_rows(self) -> tuple[int, int]:
+        from curation.dedup.minhash import derive_bands
+
+        return derive_bands(self.threshold, self.num_perm, 1 - self.false_negative_weight, self.false_negative_weight)
 
 
 class DedupConfig(StrictModel):

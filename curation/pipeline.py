@@ -1,8 +1,10 @@
 """Compile a pipeline config into a short chain of datatrove executor runs, and run it.
 
-    ingest   (tasks)    read inputs → filter → hash → work/filtered/
-    dedup    (buckets)  exact-duplicate plan over every task's hashes → dedup/exact/
-    tokenize (tasks)    drop duplicates → docs/ → tokens/<source>/
+    ingest       (tasks)    read inputs → filter → hash [→ MinHash signatures] → work/filtered/
+    dedup        (buckets)  exact-duplicate plan over every task's hashes → dedup/exact/
+    near_buckets (bands)    [near-dup] candidate pairs from shared band keys, verified → dedup/near/edges/
+    near_cluster (1 task)   [near-dup] clusters, one copy kept per cluster → dedup/near/removals/
+    tokenize     (tasks)    drop duplicates → docs/ → tokens/<source>/
     pack     (1 task)   tokens → shards/ + index.json
 
 Each run is a datatrove executor with its own logging folder (completions, stats, logs), so a
@@ -68,6 +70,7 @@ def check_inputs(cfg: PipelineConfig, config_path: str | Path) -> None:
 def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, tokenizer_path: str,
                  tokenizer_name: str) -> list[Run]:
     from curation.dedup.exact import ContentHasher, ExactDedupFilter, ExactDedupPlan
+    from curation.dedup.near import MinhashSigner, NearDedupBuckets, NearDedupCluster, NearDedupFilter
     from curation.filters.step import CodeFileFilter
     from curation.ingest.reader import IngestReader
     from curation.pack.step import PackStep
@@ -81,11 +84,28 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
     rules = str(resolve_path(cfg.filters, config_path)) if cfg.filters else None
     plan_tasks = cfg.dedup.tasks if cfg.dedup.exact else 0
 
+    near = cfg.dedup.near
+    signatures, edges, removals = (layout.dedup / "near" / x for x in ("signatures", "edges", "removals"))
+    exact_plan = str(layout.dedup / "exact") if cfg.dedup.exact else None
+
     def ingest():
         steps = [IngestReader(inputs, cfg.ingest.model_dump(), removed, cfg.limit)]
         if rules:
             steps.append(CodeFileFilter(rules, removed))
-        return steps + [ContentHasher(), DocSink(str(layout.filtered))]
+        steps.append(ContentHasher())
+        if near:
+            bands, rows = near.bands_rows()
+            steps.append(MinhashSigner(str(signatures), n_grams=near.n_grams, num_perm=near.num_perm, bands=bands,
+                                       rows=rows, seed=near.seed, normalize_identifiers=near.normalize_identifiers))
+        return steps + [DocSink(str(layout.filtered))]
+
+    def near_buckets():
+        return [NearDedupBuckets(str(signatures), tasks, str(edges), bands=near.bands_rows()[0],
+                                 threshold=near.threshold, exact_plan_folder=exact_plan, exact_plan_tasks=plan_tasks)]
+
+    def near_cluster():
+        return [NearDedupCluster(str(edges), near.bucket_tasks, str(signatures), tasks, str(removals),
+                                 threshold=near.threshold)]
 
     def plan():
         return [ExactDedupPlan(str(layout.filtered), tasks, str(layout.dedup / "exact"))]
@@ -94,6 +114,8 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
         steps = [DocSource(str(layout.filtered))]
         if cfg.dedup.exact:
             steps.append(ExactDedupFilter(str(layout.dedup / "exact"), plan_tasks, removed))
+        if near:
+            steps.append(NearDedupFilter(str(removals), removed))
         return steps + [
             DocSink(str(layout.docs)),
             TokenizeStep(tokenizer_path, str(layout.tokens), sources, threads=cfg.tokenizer.threads,
@@ -114,12 +136,18 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
                          seq_len=cfg.pack.seq_len, rows_per_shard=cfg.pack.rows_per_shard, index_extra=index_extra)]
 
     removed_steps = ["ingest"] + (["filter"] if rules else [])
-    runs = [Run("ingest", tasks, workers, ingest, [layout.filtered] + [layout.removed / s for s in removed_steps])]
+    ingest_outputs = [layout.filtered] + [layout.removed / s for s in removed_steps] + ([signatures] if near else [])
+    runs = [Run("ingest", tasks, workers, ingest, ingest_outputs)]
     if cfg.dedup.exact:
         runs.append(Run("dedup", plan_tasks, min(workers, plan_tasks), plan, [layout.dedup / "exact"]))
+    if near:
+        runs.append(Run("near_buckets", near.bucket_tasks, min(workers, near.bucket_tasks), near_buckets, [edges]))
+        runs.append(Run("near_cluster", 1, 1, near_cluster, [removals]))
     token_outputs = [layout.docs] + [layout.tokens / s for s in sources]
     if cfg.dedup.exact:
         token_outputs.append(layout.removed / "exact_dedup")
+    if near:
+        token_outputs.append(layout.removed / "near_dup")
     runs.append(Run("tokenize", tasks, workers, tokenize, token_outputs))
     runs.append(Run("pack", 1, 1, pack, files=[layout.shards / "index.json"]))
     return runs
@@ -170,7 +198,7 @@ def broken_outputs(run: Run) -> dict[int, str]:
 
 
 def execute(runs: list[Run], layout: Layout, *, progress: Callable[[str], None] = print) -> None:
-    from datatrove.executor import LocalPipelineExecutor
+    from curation.executors import TaskProcessExecutor
 
     for run in runs:
         logging_dir = layout.logs / run.name
@@ -179,8 +207,8 @@ def execute(runs: list[Run], layout: Layout, *, progress: Callable[[str], None] 
             if marker.exists():
                 progress(f"[{run.name}] task {rank} was marked done but {problem}: running it again")
                 marker.unlink()
-        executor = LocalPipelineExecutor(pipeline=run.build(), tasks=run.tasks, workers=run.workers,
-                                         logging_dir=str(logging_dir), skip_completed=True)
+        executor = TaskProcessExecutor(pipeline=run.build(), tasks=run.tasks, workers=run.workers,
+                                       logging_dir=str(logging_dir), skip_completed=True)
         todo = executor.get_incomplete_ranks()
         progress(f"[{run.name}] {run.tasks - len(todo)}/{run.tasks} tasks already done; running {len(todo)}")
         failure = None
@@ -192,6 +220,9 @@ def execute(runs: list[Run], layout: Layout, *, progress: Callable[[str], None] 
         broken = broken_outputs(run)
         if incomplete or failure or broken:
             bad = sorted(set(incomplete) | set(broken))
+            died = {r: c for r, c in getattr(executor, "failed", {}).items() if c < 0}
+            if died:
+                broken.update({r: f"task {r}'s process was killed (signal {-c})" for r, c in died.items()})
             logs = ", ".join(str(logging_dir / "logs" / f"task_{r:05d}.log") for r in bad[:5])
             problems = "; ".join(broken.values())
             raise PipelineError(

@@ -1,0 +1,275 @@
+"""Near-duplicate removal as pipeline stages with file barriers between them.
+
+    sign      (per task, in the ingest run)  code-aware shingles → MinHash → band keys
+              → dedup/near/signatures/{rank}.parquet
+    buckets   (per band group)               documents sharing a band key → candidate pairs,
+              verified by estimated Jaccard → dedup/near/edges/{rank}.parquet
+    cluster   (one task)                     connected components, one copy kept per cluster by
+              the keep rule → dedup/near/removals/00000.parquet (id, kept_id, similarity, task)
+    filter    (per task, in the tokenize run) drops this task's removals → removed/near_dup/
+
+Joins between stages are by document id, never by position. Documents the exact-dedup plan
+removes take no part: a cluster can never lose the copy that exact dedup kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from curation.documents import RemovedDocRow
+from curation.io import REMOVED_SCHEMA, ParquetSink, task_file, write_table_atomic
+from curation.steps import expect_task_files
+
+STEP = "near_dup"
+
+
+def signature_schema(num_perm: int, bands: int):
+    import pyarrow as pa
+
+    return pa.schema([
+        ("id", pa.string()),
+        ("task", pa.int32()),
+        ("license_class", pa.string()),
+        ("signature", pa.binary(4 * num_perm)),  # uint32[num_perm], little-endian
+        ("band_keys", pa.list_(pa.uint64(), bands)),
+    ])
+
+
+def _signatures_of(table) -> np.ndarray:
+    column = table.column("signature").combine_chunks()
+    return np.frombuffer(column.buffers()[1], dtype="<u4").reshape(len(column), -1)
+
+
+class MinhashSigner(PipelineStep):
+    """Signature and band keys of every code document of this task (text documents are skipped:
+    near-dedup is for code; repeated prose is the text filters' business)."""
+
+    name = "near_sign"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, output_folder: str, *, n_grams: int, num_perm: int, bands: int, rows: int, seed: int,
+                 normalize_identifiers: bool):
+        super().__init__()
+        self.output_folder = output_folder
+        self.n_grams, self.num_perm, self.bands, self.rows = n_grams, num_perm, bands, rows
+        self.seed, self.normalize_identifiers = seed, normalize_identifiers
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from curation.dedup.minhash import band_keys, is_empty_signature, text_signature
+
+        sink = ParquetSink(self.output_folder, signature_schema(self.num_perm, self.bands))
+        sink.open(rank)
+        with sink:
+            for doc in data:
+                if doc.metadata.get("kind") == "code":
+                    with self.track_time():
+                        sig = text_signature(doc.text, self.n_grams, self.num_perm, self.seed,
+                                             self.normalize_identifiers)
+                    if is_empty_signature(sig):
+                        self.stat_update("no_shingles")
+                    else:
+                        sink.write({"id": doc.id, "task": rank, "license_class": doc.metadata.get("license_class"),
+                                    "signature": sig.astype("<u4").tobytes(),
+                                    "band_keys": band_keys(sig, self.bands, self.rows).tolist()}, rank)
+                        self.stat_update("signed")
+                yield doc
+
+
+def _exact_duplicates(plan_folder: str | None, plan_tasks: int) -> set[str]:
+    if not plan_folder:
+        return set()
+    import pyarrow.parquet as pq
+
+    ids: set[str] = set()
+    for path in expect_task_files(plan_folder, plan_tasks):
+        ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+    return ids
+
+
+def _load_signature_index(folder: str, tasks: int, exclude: set[str], columns: list[str]):
+    """All signature rows (minus `exclude`) as one table, in task then row order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    columns = ["id"] + [c for c in columns if c != "id"]  # the exclusion is by id
+    tables = [pq.read_table(p, columns=columns) for p in expect_task_files(folder, tasks)]
+    table = pa.concat_tables(tables) if tables else None
+    if table is not None and exclude:
+        table = table.filter(pc.invert(pc.is_in(table.column("id"), pa.array(sorted(exclude)))))
+    return table
+
+
+class NearDedupBuckets(PipelineStep):
+    """Task `rank` handles bands rank, rank + world_size, ...: candidate pairs from shared band
+    keys, kept when the estimated Jaccard reaches the threshold."""
+
+    name = "near_buckets"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, signatures_folder: str, sign_tasks: int, output_folder: str, *, bands: int,
+                 threshold: float, exact_plan_folder: str | None, exact_plan_tasks: int):
+        super().__init__()
+        self.signatures_folder, self.sign_tasks, self.output_folder = signatures_folder, sign_tasks, output_folder
+        self.bands, self.threshold = bands, threshold
+        self.exact_plan_folder, self.exact_plan_tasks = exact_plan_folder, exact_plan_tasks
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        import pyarrow as pa
+
+        from curation.dedup.lsh import candidate_pairs_in_band, verified_pairs
+
+        exclude = _exact_duplicates(self.exact_plan_folder, self.exact_plan_tasks)
+        table = _load_signature_index(self.signatures_folder, self.sign_tasks, exclude, ["id", "band_keys"])
+        n = table.num_rows
+        keys = table.column("band_keys").combine_chunks().flatten().to_numpy().reshape(n, self.bands) if n else None
+        lefts, rights = [], []
+        for band in range(rank, self.bands, world_size):
+            with self.track_time():
+                left, right = candidate_pairs_in_band(keys[:, band]) if n else (np.empty(0, int), np.empty(0, int))
+            lefts.append(left)
+            rights.append(right)
+            self.stat_update("candidate_pairs", value=len(left))
+        left = np.concatenate(lefts) if lefts else np.empty(0, np.int64)
+        right = np.concatenate(rights) if rights else np.empty(0, np.int64)
+        if left.size:
+            pairs = np.unique(np.stack([left, right], axis=1), axis=0)
+            left, right = pairs[:, 0], pairs[:, 1]
+        ids = table.column("id") if n else pa.array([], pa.string())
+        similarity = np.empty(0)
+        if left.size:
+            # Signatures only of the documents in some candidate pair, indexed compactly.
+            rows = np.unique(np.concatenate([left, right]))
+            sig_table = _load_signature_index(self.signatures_folder, self.sign_tasks, exclude, ["signature"])
+            sigs = _signatures_of(sig_table.take(pa.array(rows)))
+            a, b, similarity = verified_pairs(sigs, np.searchsorted(rows, left), np.searchsorted(rows, right),
+                                              self.threshold)
+            left, right = rows[a], rows[b]
+        self.stat_update("edges", value=len(left))
+        edges = pa.table({
+            "id_a": ids.take(pa.array(left, pa.int64())) if len(left) else pa.array([], pa.string()),
+            "id_b": ids.take(pa.array(right, pa.int64())) if len(right) else pa.array([], pa.string()),
+            "similarity": pa.array(similarity, pa.float64()),
+        })
+        edges = edges.sort_by([("id_a", "ascending"), ("id_b", "ascending")])
+        write_table_atomic(edges, task_file(self.output_folder, rank))
+        return
+        yield
+
+
+class NearDedupCluster(PipelineStep):
+    """Connected components of all verified edges; the keep rule picks one copy per cluster."""
+
+    name = "near_cluster"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, edges_folder: str, bucket_tasks: int, signatures_folder: str, sign_tasks: int,
+                 output_folder: str, *, threshold: float):
+        super().__init__()
+        self.threshold = threshold
+        self.edges_folder, self.bucket_tasks = edges_folder, bucket_tasks
+        self.signatures_folder, self.sign_tasks = signatures_folder, sign_tasks
+        self.output_folder = output_folder
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        from curation.dedup.lsh import KeepCandidate, UnionFind
+
+        edges = pa.concat_tables([pq.read_table(p) for p in expect_task_files(self.edges_folder, self.bucket_tasks)])
+        ids = sorted(set(edges.column("id_a").to_pylist()) | set(edges.column("id_b").to_pylist()))
+        position = {doc_id: i for i, doc_id in enumerate(ids)}
+        uf = UnionFind(len(ids))
+        with self.track_time():
+            uf.union_pairs(np.array([position[x] for x in edges.column("id_a").to_pylist()], dtype=np.int64),
+                           np.array([position[x] for x in edges.column("id_b").to_pylist()], dtype=np.int64))
+        # What the keep rule and the similarity need, for clustered documents only.
+        members: dict[str, tuple] = {}
+        wanted = pa.array(ids, pa.string())
+        for path in expect_task_files(self.signatures_folder, self.sign_tasks):
+            t = pq.read_table(path, columns=["id", "task", "license_class", "signature"])
+            t = t.filter(pc.is_in(t.column("id"), wanted))
+            sigs = _signatures_of(t) if t.num_rows else []
+            for doc_id, task, lic, sig in zip(t.column("id").to_pylist(), t.column("task").to_pylist(),
+                                              t.column("license_class").to_pylist(), sigs):
+                members[doc_id] = (task, lic, sig)
+        candidates = [KeepCandidate(id=i, license_class=members[i][1] or "none") for i in ids]
+        signatures = np.stack([members[i][2] for i in ids]) if ids else None
+        roots = uf.roots()
+        out = resolve_clusters(roots, candidates, signatures, self.threshold)
+        self.stat_update("clusters", value=len(set(roots.tolist())))
+        self.stat_update("removed", value=len(out))
+        table = pa.table({
+            "id": pa.array([r[0] for r in out], pa.string()),
+            "kept_id": pa.array([r[1] for r in out], pa.string()),
+            "similarity": pa.array([r[2] for r in out], pa.float64()),
+            "task": pa.array([members[r[0]][0] for r in out], pa.int32()),
+        })
+        write_table_atomic(table, task_file(self.output_folder, 0))
+        return
+        yield
+
+
+def resolve_clusters(labels: np.ndarray, members: list, signatures: np.ndarray, threshold: float):
+    """(id removed, id kept, similarity) with similarity >= threshold for every removal.
+
+    A connected component can chain files that are not alike (A ~ B ~ C, A far from C; license
+    headers do this to short files). So within a component, the best copy by the keep rule is
+    kept and removes only the members similar to it; the rest repeat the same with their own
+    best copy. Every removed file thus names a kept file it is a near-duplicate of.
+    """
+    from curation.dedup.lsh import keep_order_key
+    from curation.dedup.minhash import estimate_jaccard
+
+    out = []
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    for group in np.split(order, np.flatnonzero(np.diff(labels[order])) + 1):
+        if group.size < 2:
+            continue
+        remaining = np.array(sorted(group.tolist(), key=lambda row: keep_order_key(members[row])))
+        while remaining.size > 1:
+            kept, rest = remaining[0], remaining[1:]
+            similarity = np.atleast_1d(estimate_jaccard(signatures[rest], signatures[kept]))
+            close = similarity >= threshold
+            out.extend((members[r].id, members[kept].id, float(s)) for r, s in zip(rest[close], similarity[close]))
+            remaining = rest[~close]
+    return sorted(out)
+
+
+class NearDedupFilter(PipelineStep):
+    """Drops this task's documents that the cluster stage removed, with the id kept."""
+
+    name = "near_dup"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, removals_folder: str, removed_folder: str):
+        super().__init__()
+        self.removals_folder = removals_folder
+        self.removed_folder = removed_folder
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        import duckdb
+
+        path = expect_task_files(self.removals_folder, 1)[0]
+        rows = duckdb.execute("SELECT id, kept_id, similarity FROM read_parquet($p) WHERE task = $rank",
+                              {"p": str(path), "rank": rank}).fetchall()
+        removed = {r[0]: (r[1], r[2]) for r in rows}
+        sink = ParquetSink(Path(self.removed_folder) / STEP, REMOVED_SCHEMA, to_row=RemovedDocRow(STEP))
+        sink.open(rank)
+        with sink:
+            for doc in data:
+                hit = removed.get(doc.id)
+                if hit is None:
+                    yield doc
+                    continue
+                self.stat_update("dropped")
+                doc.metadata.update(filter_reason="near_duplicate", kept_id=hit[0], similarity=hit[1],
+                                    filter_detail=f"estimated Jaccard {hit[1]:.3f} with the copy kept")
+                sink.write(doc, rank)

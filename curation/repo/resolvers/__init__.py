@@ -1,0 +1,1 @@
+"""One resolver per language family; see curation.repo.resolve for the contract."""
