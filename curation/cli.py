@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: TeleChat3, with an offline fallback)")
     p.add_argument("--tasks", type=int, help="number of tasks (default 2)")
     p.add_argument("--workers", type=int, help="tasks run at once (default 2)")
+
+    from curation.mixture.cli import add_plan_parser
+    from curation.quality.cli import add_parsers as add_quality_parsers
+
+    add_plan_parser(sub)
+    add_quality_parsers(sub)
     return parser
 
 
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from curation.schema import ConfigError
 
     try:
-        return {"run": cmd_run, "validate": cmd_validate, "inspect": cmd_inspect, "demo": cmd_demo}[args.command](args)
+        return handlers()[args.command](args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -85,10 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         from curation.pipeline import PipelineError
         from curation.tokenize.tokenizer import TokenizerError
 
-        if isinstance(err, (PipelineError, TokenizerError, FileNotFoundError)):
+        if isinstance(err, (PipelineError, TokenizerError, FileNotFoundError, ValueError, RuntimeError)):
             print(f"error: {err}", file=sys.stderr)
             return 1
         raise
+
+
+def handlers() -> dict:
+    from curation.mixture.cli import cmd_plan
+    from curation.quality.cli import COMMANDS as QUALITY_COMMANDS
+
+    return {"run": cmd_run, "validate": cmd_validate, "inspect": cmd_inspect, "demo": cmd_demo, "plan": cmd_plan,
+            **QUALITY_COMMANDS}
 
 
 def cmd_run(args) -> int:
@@ -127,7 +141,7 @@ def run_config(cfg, config_path, out, *, tokenizer=None) -> None:
               f"-> {bands} bands x {rows} rows", flush=True)
     start = time.time()
     runs = compile_runs(cfg, layout, config_path, tokenizer.path, tokenizer.name)
-    execute(runs, layout, progress=lambda msg: print(msg, flush=True))
+    execute(runs, layout, executor=cfg.executor.model_dump(), progress=lambda msg: print(msg, flush=True))
     print(f"\nDone in {time.time() - start:.1f}s\n")
     print(summary(layout.out))
     print()

@@ -122,9 +122,13 @@ class FimConfig(StrictModel):
 
 class PackConfig(StrictModel):
     seq_len: int = Field(8192, ge=16)
-    method: Literal["concat"] = Field(
-        "concat", description="concat: documents in order, EOS after each, cut into seq_len rows"
+    method: Literal["concat", "best_fit"] = Field(
+        "best_fit",
+        description="best_fit: the mixture's sampled documents, shuffled, best-fit decreasing into rows (documents "
+                    "longer than seq_len split); concat: documents in input order, EOS after each, cut into rows",
     )
+    window_rows: int | None = Field(None, ge=1, description="best_fit: rows packed together (default 64)")
+    buckets: int | None = Field(None, ge=1, description="best_fit: shuffle buckets (default from total tokens)")
     rows_per_shard: int = Field(512, ge=1)
     fim: FimConfig | None = None
 
@@ -132,6 +136,31 @@ class PackConfig(StrictModel):
     def _fim_not_built(self):
         if self.fim is not None and self.fim.rate > 0:
             raise ValueError("FIM is not available yet in this version; set pack.fim to null")
+        return self
+
+
+class QualityModel(StrictModel):
+    path: str = Field(description="fastText .bin from `curate train-quality` (its .json sidecar beside it)")
+    kinds: list[Literal["code", "text"]] | None = Field(None, description="document kinds it scores; null: all")
+
+
+class QualityConfig(StrictModel):
+    """Scores are metadata (`score_<name>_v<N>` columns of docs/); thresholds decide."""
+
+    heuristic: bool = Field(True, description="score_code_heuristic_v1 for code files")
+    models: dict[str, QualityModel] = Field(default_factory=dict, description="name -> fastText model")
+    langid: bool = Field(False, description="nl_lang / score_nl_lang_v1 for text documents (lid.176)")
+    langid_comments: bool = Field(False, description="comment_lang / score_comment_lang_v1 for code")
+    thresholds: dict[str, dict] = Field(
+        default_factory=dict,
+        description="score column -> {min, max, kinds, missing}; documents outside go to removed/quality/",
+    )
+
+    @model_validator(mode="after")
+    def _thresholds(self):
+        from curation.quality.select import load_thresholds
+
+        load_thresholds(self.thresholds, "quality.thresholds")
         return self
 
 
@@ -150,10 +179,17 @@ class PipelineConfig(StrictModel):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     assemble: AssembleConfig = Field(default_factory=AssembleConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
-    mixture: str | None = None
+    quality: QualityConfig | None = None
+    mixture: str | None = Field(None, description="mixtures/*.yaml; null: every source once, natural shares")
     pack: PackConfig = Field(default_factory=PackConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     limit: int | None = Field(None, gt=0, description="read at most this many files per input per task")
+
+    @model_validator(mode="after")
+    def _mixture_needs_best_fit(self):
+        if self.mixture and self.pack.method != "best_fit":
+            raise ValueError("a mixture is sampled, shuffled and packed best-fit: set pack.method to best_fit")
+        return self
 
     @model_validator(mode="after")
     def _source_names(self):

@@ -21,18 +21,27 @@ def doc_id(repo: str, rev: str, path: str) -> str:
     return f"{repo}@{rev}:{path}"
 
 
-def doc_to_row(doc: "Document") -> dict[str, Any]:
-    row = {"id": doc.id, "text": doc.text}
-    meta = doc.metadata
-    for key in META_COLUMNS:
-        row[key] = meta.get(key)
-    return row
+class DocToRow:
+    """Document -> docs/ row: the fixed columns plus the pipeline's extra metadata columns."""
+
+    def __init__(self, extra_columns: list[str] | None = None):
+        self.columns = META_COLUMNS + list(extra_columns or [])
+
+    def __call__(self, doc: "Document") -> dict[str, Any]:
+        row = {"id": doc.id, "text": doc.text}
+        meta = doc.metadata
+        for key in self.columns:
+            row[key] = meta.get(key)
+        return row
+
+
+doc_to_row = DocToRow()
 
 
 def row_to_doc(row: dict[str, Any]) -> "Document":
     from datatrove.data import Document
 
-    meta = {k: row[k] for k in META_COLUMNS if k in row and row[k] is not None}
+    meta = {k: v for k, v in row.items() if k not in ("id", "text") and v is not None}
     return Document(text=row["text"], id=row["id"], metadata=meta)
 
 

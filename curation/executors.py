@@ -1,4 +1,8 @@
-"""Executors: datatrove's, with one fix for local runs.
+"""Executors: how the tasks of one stage run. datatrove's executors, behind one function.
+
+`run_stage` runs the unfinished tasks of one stage and returns the tasks that did not finish,
+each with what is known of why; `curation.pipeline` validates the outputs and only then starts
+the next stage. Local runs use `TaskProcessExecutor` below.
 
 datatrove's `LocalPipelineExecutor` runs tasks in a process pool; when a worker process dies (OOM
 killer, `kill -9`), the pool waits for its result forever (CLUSTER_NOTES trap 10). Here every task
@@ -73,3 +77,29 @@ class TaskProcessExecutor(LocalPipelineExecutor):
         with self.logging_dir.open("stats.json", "wt") as fh:
             stats.save_to_disk(fh)
         return stats
+
+
+def run_stage(*, kind: str, name: str, pipeline: list, tasks: int, workers: int, logging_dir: str,
+              settings: dict | None = None) -> dict[int, str]:
+    """Run the incomplete tasks of one stage to the end; {rank: problem} for those that failed."""
+    if kind != "local":
+        raise ValueError(f"executor {kind!r} is not available; known: local")
+    executor = TaskProcessExecutor(pipeline=pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
+                                   skip_completed=True)
+    problems: dict[int, str] = {}
+    try:
+        executor.run()
+    except Exception as err:  # noqa: BLE001 - reported per task below
+        problems = {r: f"{type(err).__name__}: {err}" for r in executor.get_incomplete_ranks()}
+    for rank, code in getattr(executor, "failed", {}).items():
+        problems[rank] = f"process killed (signal {-code})" if code < 0 else f"raised an error (exit code {code})"
+    for rank in executor.get_incomplete_ranks():
+        problems.setdefault(rank, "did not finish")
+    return problems
+
+
+def incomplete_ranks(logging_dir: str, tasks: int) -> list[int]:
+    from pathlib import Path
+
+    done = Path(logging_dir) / "completions"
+    return [r for r in range(tasks) if not (done / f"{r:05d}").exists()]

@@ -39,6 +39,14 @@ DOC_SCHEMA = pa.schema(
     ]
 )
 
+def doc_schema(extra: dict[str, pa.DataType] | None = None) -> pa.Schema:
+    """DOC_SCHEMA plus the metadata columns a pipeline adds (scores, syntax signals, ...)."""
+    schema = DOC_SCHEMA
+    for name, dtype in (extra or {}).items():
+        schema = schema.append(pa.field(name, dtype))
+    return schema
+
+
 REMOVED_SCHEMA = pa.schema(
     [
         ("id", pa.string()),

@@ -73,7 +73,7 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
     from curation.dedup.near import MinhashSigner, NearDedupBuckets, NearDedupCluster, NearDedupFilter
     from curation.filters.step import CodeFileFilter
     from curation.ingest.reader import IngestReader
-    from curation.pack.step import PackStep
+    from curation.pack.step import MixPackStep, PackStep
     from curation.steps import DocSink, DocSource
     from curation.tokenize.step import TokenizeStep
 
@@ -116,8 +116,9 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
             steps.append(ExactDedupFilter(str(layout.dedup / "exact"), plan_tasks, removed))
         if near:
             steps.append(NearDedupFilter(str(removals), removed))
+        steps += quality_steps(cfg, config_path, removed)
         return steps + [
-            DocSink(str(layout.docs)),
+            DocSink(str(layout.docs), extra_columns=doc_columns(cfg, config_path)),
             TokenizeStep(tokenizer_path, str(layout.tokens), sources, threads=cfg.tokenizer.threads,
                          batch_docs=cfg.tokenizer.batch_docs),
         ]
@@ -126,14 +127,18 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
         index_extra = {
             "stage": cfg.stage,
             "pipeline": cfg.name,
-            "mixture": None,  # natural shares: no mixture config yet
-            "config": cfg.model_dump(mode="json"),
+            "config": cfg.model_dump(mode="json", exclude={"executor"}),
             "code_version": __version__,
         }
-        return [PackStep(tokens_folder=str(layout.tokens), sources=sources, token_tasks=tasks,
-                         shards_folder=str(layout.shards), tokenizer_path=tokenizer_path,
-                         tokenizer_name=tokenizer_name,
-                         seq_len=cfg.pack.seq_len, rows_per_shard=cfg.pack.rows_per_shard, index_extra=index_extra)]
+        common = dict(tokens_folder=str(layout.tokens), sources=sources, token_tasks=tasks,
+                      shards_folder=str(layout.shards), tokenizer_path=tokenizer_path, tokenizer_name=tokenizer_name,
+                      seq_len=cfg.pack.seq_len, rows_per_shard=cfg.pack.rows_per_shard)
+        if cfg.pack.method == "concat":
+            return [PackStep(**common, index_extra={**index_extra, "mixture": None})]
+        mixture = str(resolve_path(cfg.mixture, config_path)) if cfg.mixture else None
+        return [MixPackStep(**common, work_folder=str(layout.work / "mix"), plan_path=str(layout.out / "plan.json"),
+                            mixture_path=mixture, window_rows=cfg.pack.window_rows, buckets=cfg.pack.buckets,
+                            index_extra=index_extra)]
 
     removed_steps = ["ingest"] + (["filter"] if rules else [])
     ingest_outputs = [layout.filtered] + [layout.removed / s for s in removed_steps] + ([signatures] if near else [])
@@ -148,9 +153,50 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
         token_outputs.append(layout.removed / "exact_dedup")
     if near:
         token_outputs.append(layout.removed / "near_dup")
+    if cfg.quality and cfg.quality.thresholds:
+        token_outputs.append(layout.removed / "quality")
     runs.append(Run("tokenize", tasks, workers, tokenize, token_outputs))
     runs.append(Run("pack", 1, 1, pack, files=[layout.shards / "index.json"]))
     return runs
+
+
+def _models(cfg: PipelineConfig, config_path) -> dict[str, str]:
+    return {name: str(resolve_path(m.path, config_path)) for name, m in cfg.quality.models.items()}
+
+
+def doc_columns(cfg: PipelineConfig, config_path) -> dict[str, str]:
+    """The docs/ columns a pipeline adds to the fixed ones: one per score it writes."""
+    columns: dict[str, str] = {}
+    q = cfg.quality
+    if q is None:
+        return columns
+    if q.heuristic:
+        columns.update(score_code_heuristic_v1="float64", signals_code_heuristic_v1="map<string,float64>")
+    if q.models:
+        from curation.quality.scorer import model_spec
+
+        for name, path in _models(cfg, config_path).items():
+            columns[f"score_{name}_v{model_spec(path)['version']}"] = "float64"
+    if q.langid:
+        columns.update(nl_lang="string", score_nl_lang_v1="float64")
+    if q.langid_comments:
+        columns.update(comment_lang="string", score_comment_lang_v1="float64")
+    return columns
+
+
+def quality_steps(cfg: PipelineConfig, config_path, removed: str) -> list:
+    q = cfg.quality
+    if q is None:
+        return []
+    from curation.quality.scorer import QualityScorer
+    from curation.quality.select import ScoreThresholdFilter
+
+    steps = [QualityScorer(_models(cfg, config_path), heuristic=q.heuristic,
+                           kinds={n: m.kinds for n, m in q.models.items() if m.kinds},
+                           langid=q.langid, langid_comments=q.langid_comments)]
+    if q.thresholds:
+        steps.append(ScoreThresholdFilter(q.thresholds, removed, source=f"{config_path}: quality.thresholds"))
+    return steps
 
 
 def guard_output_folder(cfg: PipelineConfig, layout: Layout) -> None:
@@ -197,9 +243,12 @@ def broken_outputs(run: Run) -> dict[int, str]:
     return broken
 
 
-def execute(runs: list[Run], layout: Layout, *, progress: Callable[[str], None] = print) -> None:
-    from curation.executors import TaskProcessExecutor
+def execute(runs: list[Run], layout: Layout, *, executor: dict | None = None,
+            progress: Callable[[str], None] = print) -> None:
+    """Run the stages in order; between stages, every task's output is checked."""
+    from curation.executors import incomplete_ranks, run_stage
 
+    executor = executor or {"kind": "local"}
     for run in runs:
         logging_dir = layout.logs / run.name
         for rank, problem in broken_outputs(run).items():
@@ -207,30 +256,21 @@ def execute(runs: list[Run], layout: Layout, *, progress: Callable[[str], None] 
             if marker.exists():
                 progress(f"[{run.name}] task {rank} was marked done but {problem}: running it again")
                 marker.unlink()
-        executor = TaskProcessExecutor(pipeline=run.build(), tasks=run.tasks, workers=run.workers,
-                                       logging_dir=str(logging_dir), skip_completed=True)
-        todo = executor.get_incomplete_ranks()
+        todo = incomplete_ranks(str(logging_dir), run.tasks)
         progress(f"[{run.name}] {run.tasks - len(todo)}/{run.tasks} tasks already done; running {len(todo)}")
-        failure = None
-        try:
-            executor.run()
-        except Exception as err:  # noqa: BLE001 - reported below with the tasks and logs
-            failure = err
-        incomplete = executor.get_incomplete_ranks()
-        broken = broken_outputs(run)
-        if incomplete or failure or broken:
-            bad = sorted(set(incomplete) | set(broken))
-            died = {r: c for r, c in getattr(executor, "failed", {}).items() if c < 0}
-            if died:
-                broken.update({r: f"task {r}'s process was killed (signal {-c})" for r, c in died.items()})
+        problems = {}
+        if todo:
+            problems = run_stage(kind=executor["kind"], name=run.name, pipeline=run.build(), tasks=run.tasks,
+                                 workers=run.workers, logging_dir=str(logging_dir), settings=executor)
+        for rank, problem in broken_outputs(run).items():
+            problems.setdefault(rank, problem)
+        if problems:
+            bad = sorted(problems)
+            detail = "; ".join(f"task {r}: {problems[r]}" for r in bad[:5])
             logs = ", ".join(str(logging_dir / "logs" / f"task_{r:05d}.log") for r in bad[:5])
-            problems = "; ".join(broken.values())
             raise PipelineError(
-                f"run '{run.name}': task(s) {bad} did not complete"
-                + (f" ({type(failure).__name__}: {failure})" if failure else "")
-                + (f"; {problems}" if problems else "")
-                + (f"; logs: {logs}" if logs else "")
-                + "; fix the cause and re-run the same command: finished tasks are skipped"
+                f"run '{run.name}': task(s) {bad} did not complete ({detail}); logs: {logs}; "
+                "fix the cause and re-run the same command: finished tasks are skipped"
             )
         stats = logging_dir / "stats.json"
         if stats.exists():

@@ -7,8 +7,16 @@ from pathlib import Path
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curation.documents import doc_to_row, row_to_doc
-from curation.io import DOC_SCHEMA, ParquetSink, task_file
+from curation.documents import DocToRow, row_to_doc
+from curation.io import ParquetSink, doc_schema, task_file
+
+
+def arrow_type(name: str):
+    import pyarrow as pa
+
+    types = {"float64": pa.float64(), "string": pa.string(), "int64": pa.int64(), "bool": pa.bool_(),
+             "map<string,float64>": pa.map_(pa.string(), pa.float64()), "list<string>": pa.list_(pa.string())}
+    return types[name]
 
 
 class DocSink(PipelineStep):
@@ -17,12 +25,15 @@ class DocSink(PipelineStep):
     name = "write"
     type = "💽 - WRITER"
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, extra_columns: dict[str, str] | None = None):
+        """extra_columns: metadata key -> Arrow type name ("float64", "string", "map<string,float64>", ...)."""
         super().__init__()
         self.folder = folder
+        self.extra_columns = dict(extra_columns or {})
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        sink = ParquetSink(self.folder, DOC_SCHEMA, to_row=doc_to_row)
+        schema = doc_schema({k: arrow_type(t) for k, t in self.extra_columns.items()})
+        sink = ParquetSink(self.folder, schema, to_row=DocToRow(list(self.extra_columns)))
         sink.open(rank)
         with sink:
             for doc in data:

@@ -91,7 +91,12 @@ def check_shards(out: Path, tokenizer_dir: Path) -> dict:
                     segments.append((doc_id, row["sources"][k], list(piece)))
     assert rows == index["totals"]["rows"]
     docs = kept_docs_in_pack_order(out)
-    assert [s[0] for s in segments] == [d["id"] for d in docs], "shards hold the kept documents, in order"
+    if index["config"]["pack"]["method"] == "concat":
+        assert [s[0] for s in segments] == [d["id"] for d in docs], "shards hold the kept documents, in order"
+    else:  # sampled and shuffled: each kept document exactly once (natural mixture: one epoch)
+        assert sorted(s[0] for s in segments) == sorted(d["id"] for d in docs)
+        by_id = {d["id"]: d for d in docs}
+        docs = [by_id[s[0]] for s in segments]
     for (doc_id, source, ids), doc in zip(segments, docs):
         assert ids[-1] == eos and source == doc["source"]
         body = ids[:-1]

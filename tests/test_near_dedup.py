@@ -164,7 +164,7 @@ def test_a_killed_signature_worker_stops_the_next_stage_and_a_rerun_matches(tmp_
     assert victim is not None, "no task process to kill"
     stdout, stderr = run.communicate(timeout=600)
     assert run.returncode == 1
-    assert "run 'ingest': task(s) [" in stderr and "killed (signal 9)" in stderr
+    assert "run 'ingest': task(s) [" in stderr and "process killed (signal 9)" in stderr
     failed = re.search(r"task\(s\) \[(\d+)", stderr).group(1)
     assert f"task_{int(failed):05d}.log" in stderr
     assert not (out / "logs" / "near_buckets").exists(), "the next stage must not start"

@@ -62,3 +62,56 @@ class PackStep(PipelineStep):
         self.stat_update("shards", value=len(index["shards"]))
         return
         yield
+
+
+def natural_mixture(available: dict[str, dict[str, int]], seed: int = 0):
+    """Every source with tokens exactly once, at its natural share: the mixture of a pipeline
+    that names none."""
+    from curation.mixture_config import Group, MixtureConfig, SourceShare
+
+    sources = {s: SourceShare(weight=a["tokens"], max_epochs=1.0) for s, a in sorted(available.items()) if a["tokens"]}
+    return MixtureConfig(name="natural", seed=seed, total_tokens=None, groups={"all": Group(weight=1.0, sources=sources)})
+
+
+class MixPackStep(PipelineStep):
+    """Plan the mixture over the tokens of every task, sample it, shuffle it in buckets and pack it
+    best-fit into shards (curation.mixture.mix). Writes OUT/plan.json beside the shards."""
+
+    name = "mix"
+    type = "📦 - PACKER"
+
+    def __init__(self, *, tokens_folder: str, sources: list[str], token_tasks: int, shards_folder: str,
+                 work_folder: str, plan_path: str, mixture_path: str | None, tokenizer_path: str, tokenizer_name: str,
+                 seq_len: int, rows_per_shard: int, window_rows: int | None, buckets: int | None, index_extra: dict):
+        super().__init__()
+        self.tokens_folder, self.sources, self.token_tasks = tokens_folder, sorted(sources), token_tasks
+        self.shards_folder, self.work_folder, self.plan_path = shards_folder, work_folder, plan_path
+        self.mixture_path = mixture_path
+        self.tokenizer_path, self.tokenizer_name = tokenizer_path, tokenizer_name
+        self.seq_len, self.rows_per_shard = seq_len, rows_per_shard
+        self.window_rows, self.buckets, self.index_extra = window_rows, buckets, index_extra
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from curation.mixture import available_tokens, format_plan, load_mixture, plan_mixture
+        from curation.mixture.mix import mix_shards
+        from curation.tokenize.tokenizer import load_tokenizer
+
+        if world_size != 1:
+            raise ValueError("the mix run is one task: it fixes the global order of sequences")
+        for source in self.sources:
+            expect_task_files(Path(self.tokens_folder) / source, self.token_tasks)
+        available = available_tokens(self.tokens_folder)
+        mixture = load_mixture(self.mixture_path) if self.mixture_path else natural_mixture(available)
+        plan = plan_mixture(mixture, available)
+        plan.write(Path(self.plan_path))
+        if not plan.ok:
+            raise ValueError(f"mixture {self.mixture_path}: {'; '.join(plan.errors)}\n{format_plan(plan)}")
+        tokenizer = load_tokenizer(self.tokenizer_path)
+        tokenizer.name = self.tokenizer_name
+        with self.track_time():
+            index = mix_shards(plan, self.tokens_folder, self.shards_folder, tokenizer=tokenizer, seq_len=self.seq_len,
+                               rows_per_shard=self.rows_per_shard, work_dir=self.work_folder,
+                               buckets=self.buckets, window_rows=self.window_rows, extra_index=self.index_extra)
+        self.stat_update("shards", value=len(index["shards"]))
+        return
+        yield

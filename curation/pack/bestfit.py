@@ -1,0 +1,183 @@
+"""Best-fit decreasing packing (Ding et al. 2024, "Fewer Truncations Improve Language Modeling").
+
+Documents (ids + EOS) are buffered until the window holds `window_rows * seq_len` tokens. Then:
+a document longer than seq_len is cut into full seq_len rows first and its remainder (which carries
+the EOS) is packed like any other document, except that it becomes its row's first segment (one
+such remainder per row) and its full rows are emitted right before that row: the pieces of a
+split document follow each other, as `read_shard_docs` expects. The pieces are sorted
+by length, longest first, and each goes into the open row with the least space left that still
+fits it (a sorted list of (space left, row number), searched with bisect), or a new row. Rows
+that are full are emitted; rows with space left stay open for the next window, up to
+`max_open_rows`, beyond which the fullest are emitted padded. So only whole documents share rows
+and no document is cut except those longer than seq_len.
+
+Same input, same rows: ties are broken by arrival order, never by anything else. The row layout
+(segments, EOS, padding last, cu_seqlens from 0 to seq_len) is ConcatPacker's, so ShardWriter
+checks and writes both.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from curation.pack.packer import PackedRow
+
+# 64 rows of look-ahead reaches >= 99% fill on real code at 8K-128K (benchmarks/bench_packing.py).
+DEFAULT_WINDOW_ROWS = 64
+
+
+class _Row:
+    __slots__ = ("number", "space", "pieces")
+
+    def __init__(self, number: int, seq_len: int) -> None:
+        self.number = number  # creation order: the tie-break, and the emission order within a window
+        self.space = seq_len
+        self.pieces: list[_Piece] = []
+
+
+class _Piece:
+    __slots__ = ("doc_id", "source", "fim", "tokens", "lead")
+
+    def __init__(self, doc_id: str, source: str, fim: str, tokens: np.ndarray, lead: list[np.ndarray]) -> None:
+        self.doc_id, self.source, self.fim, self.tokens = doc_id, source, fim, tokens
+        self.lead = lead  # full seq_len rows of the same document that come before `tokens`
+
+
+class BestFitPacker:
+    """Counters as ConcatPacker: `tokens_in`, `tokens_out`, `padding`, `rows`, `documents`; plus
+    `split_documents` (documents longer than seq_len, the only ones cut). After `finish()`,
+    tokens_in == tokens_out and rows * seq_len == tokens_out + padding."""
+
+    def __init__(self, *, seq_len: int, eos_id: int, pad_id: int, window_rows: int = DEFAULT_WINDOW_ROWS,
+                 max_open_rows: int | None = None) -> None:
+        if seq_len < 2:
+            raise ValueError(f"seq_len must be >= 2, got {seq_len}")
+        if window_rows < 1:
+            raise ValueError(f"window_rows must be >= 1, got {window_rows}")
+        self.seq_len = seq_len
+        self.eos_id = eos_id
+        self.pad_id = pad_id
+        self.window_tokens = window_rows * seq_len
+        self.max_open_rows = window_rows if max_open_rows is None else max_open_rows
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.padding = 0
+        self.rows = 0
+        self.documents = 0
+        self.split_documents = 0
+        self._window: list[_Piece] = []
+        self._window_tokens = 0
+        self._open: list[_Row] = []  # by row number
+        self._space: list[tuple[int, int]] = []  # sorted (space left, row number) of open rows
+        self._by_number: dict[int, _Row] = {}
+        self._next_number = 0
+
+    def add(self, doc_id: str, source: str, ids: Sequence[int], fim: str = "") -> Iterator[PackedRow]:
+        """Buffer one document; yields the rows that a full window completes. Consume the iterator."""
+        if not doc_id:
+            raise ValueError("doc_id must be non-empty: '' marks the padding segment")
+        doc = np.empty(len(ids) + 1, dtype=np.int32)
+        doc[:-1] = ids
+        doc[-1] = self.eos_id
+        self.tokens_in += len(doc)
+        self.documents += 1
+        n_full = (len(doc) - 1) // self.seq_len  # full rows cut off the front; the rest is >= 1 token
+        lead = [doc[k * self.seq_len : (k + 1) * self.seq_len] for k in range(n_full)]
+        self.split_documents += bool(lead)
+        self._window.append(_Piece(doc_id, source, fim, doc[n_full * self.seq_len :], lead))
+        self._window_tokens += len(doc)
+        if self._window_tokens >= self.window_tokens:
+            yield from self._pack_window(flush=False)
+
+    def finish(self) -> Iterator[PackedRow]:
+        """Packs what is buffered and emits every open row (padded at the end).
+
+        The open rows are taken apart and their pieces packed again together with the last
+        window, longest first: rows filled across windows are good enough to carry, not to end
+        on, and at the end of the stream nothing else will fill them.
+        """
+        for row in sorted(self._open, key=lambda r: r.number):
+            self._window.extend(row.pieces)
+            self._window_tokens += sum(len(p.tokens) for p in row.pieces)
+        self._open, self._space, self._by_number = [], [], {}
+        yield from self._pack_window(flush=True)
+
+    def _pack_window(self, *, flush: bool) -> Iterator[PackedRow]:
+        # Longest first; sorted() is stable, so equal lengths keep arrival order.
+        pieces = sorted(self._window, key=lambda p: -len(p.tokens))
+        self._window, self._window_tokens = [], 0
+        for piece in pieces:
+            self._place(piece)
+        full = [r for r in self._open if r.space == 0]
+        for row in full:
+            self._close(row)
+        closing = list(self._open) if flush else self._fullest_beyond_limit()
+        for row in closing:
+            self._close(row)
+        for row in sorted(full + closing, key=lambda r: r.number):
+            for chunk in row.pieces[0].lead:
+                yield self._emit([_Piece(row.pieces[0].doc_id, row.pieces[0].source, row.pieces[0].fim, chunk, [])])
+            yield self._emit(row.pieces)
+
+    def _place(self, piece: _Piece) -> None:
+        n = len(piece.tokens)
+        at = bisect.bisect_left(self._space, (n, -1))
+        if piece.lead:
+            # The remainder of a split document goes first in its row, right after its full rows:
+            # so one such remainder per row. Rows that hold one are rare; skipping them is short.
+            while at < len(self._space) and self._by_number[self._space[at][1]].pieces[0].lead:
+                at += 1
+        if at < len(self._space):
+            _, number = self._space.pop(at)
+            row = self._by_number[number]
+        else:
+            row = _Row(self._next_number, self.seq_len)
+            self._next_number += 1
+            self._open.append(row)
+            self._by_number[row.number] = row
+        if piece.lead:
+            row.pieces.insert(0, piece)
+        else:
+            row.pieces.append(piece)
+        row.space -= n
+        if row.space > 0:
+            bisect.insort(self._space, (row.space, row.number))
+
+    def _fullest_beyond_limit(self) -> list[_Row]:
+        excess = len(self._open) - self.max_open_rows
+        if excess <= 0:
+            return []
+        return [self._by_number[number] for _, number in self._space[:excess]]
+
+    def _close(self, row: _Row) -> None:
+        if row.space > 0:
+            self._space.remove((row.space, row.number))
+        self._open.remove(row)
+        del self._by_number[row.number]
+
+    def _emit(self, pieces: list[_Piece]) -> PackedRow:
+        ids = np.full(self.seq_len, self.pad_id, dtype=np.int32)
+        starts, doc_ids, sources, fims = [], [], [], []
+        pos = 0
+        for piece in pieces:
+            starts.append(pos)
+            doc_ids.append(piece.doc_id)
+            sources.append(piece.source)
+            fims.append(piece.fim)
+            ids[pos : pos + len(piece.tokens)] = piece.tokens
+            pos += len(piece.tokens)
+        loss_mask = np.zeros(self.seq_len, dtype=np.int8)
+        loss_mask[:pos] = 1
+        if pos < self.seq_len:
+            starts.append(pos)
+            doc_ids.append("")
+            sources.append("")
+            fims.append("")
+        self.tokens_out += pos
+        self.padding += self.seq_len - pos
+        self.rows += 1
+        return PackedRow(input_ids=ids, cu_seqlens=[*starts, self.seq_len], loss_mask=loss_mask,
+                         doc_ids=doc_ids, sources=sources, fim=fims)

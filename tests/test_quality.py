@@ -1,0 +1,232 @@
+"""Quality scoring: heuristic scores on real code, fastText training and its determinism, the
+scoring step, YAML thresholds, and the code-related text acceptance run (slow)."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from curation.quality import heuristics
+from curation.quality.fasttext_train import LabelledDoc, train_classifier
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(yaml.__file__).resolve().parents[1]  # site-packages: real code on every machine
+
+
+def _real(module: str) -> tuple[str, str]:
+    path = Path(importlib.util.find_spec(module).origin)
+    return path.read_text(), str(path)
+
+
+def _strip_docs(text: str) -> str:
+    text = re.sub(r'(?s)("""|\'\'\').*?\1', "pass", text)
+    return "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
+
+
+def test_documented_file_scores_above_the_same_file_undocumented():
+    text, path = _real("datatrove.pipeline.base")
+    documented = heuristics.score_code(text, "python", path)
+    bare = heuristics.score_code(_strip_docs(text), "python", path)
+    assert documented.signals["doc_ratio"] > 0.5 and bare.signals["doc_ratio"] == 0.0
+    assert documented.score > bare.score + 0.1
+
+
+def test_test_files_are_flagged_by_path_and_content():
+    text, _ = _real("datatrove.pipeline.base")
+    assert heuristics.score_code(text, "python", "tests/test_base.py").signals["is_test"] == 1.0
+    assert heuristics.score_code(text, "python", "src/base.py").signals["is_test"] == 0.0
+    assert heuristics.is_test_file("pkg/handler_test.go", "")
+    assert heuristics.is_test_file("src/FooTest.java", "")
+    assert heuristics.is_test_file("lib/x.rs", "#[cfg(test)]\nmod tests {}\n")
+    assert heuristics.score_code(text, "python", "tests/test_base.py").score < heuristics.score_code(text, "python", "base.py").score
+
+
+def test_syntax_error_lowers_score():
+    text, path = _real("datatrove.pipeline.base")
+    broken = text.replace("def run(", "def run((", 1)
+    assert "def run((" in broken
+    good, bad = heuristics.score_code(text, "python", path), heuristics.score_code(broken, "python", path)
+    assert good.signals["syntax_error"] == 0.0 and bad.signals["syntax_error"] == 1.0
+    assert bad.score < good.score - 0.1
+
+
+def test_c_family_doc_comments_count():
+    documented = "/** Adds two numbers. */\nint add(int a, int b) {\n  return a + b; // sum\n}\n" * 5
+    bare = "int add(int a, int b) {\n  return a + b;\n}\n" * 5
+    assert heuristics.score_code(documented, "c").signals["comment_ratio"] > 0.2
+    assert heuristics.score_code(documented, "c").score > heuristics.score_code(bare, "c").score
+
+
+def test_scores_real_site_packages_in_range():
+    files = sorted(SITE.glob("yaml/*.py"))[:10]
+    assert files
+    for f in files:
+        s = heuristics.score_code(f.read_text(), "python", str(f)).score
+        assert 0.0 <= s <= 1.0
+
+
+# -- fastText ------------------------------------------------------------------------------------
+
+def _small_labelled() -> list[LabelledDoc]:
+    """Code-related: installed distributions' descriptions (their READMEs); general: the license
+    texts every Debian system ships. Small, real, offline."""
+    from curation.quality.seeds import chunks
+
+    docs = []
+    for meta in sorted(SITE.glob("*.dist-info/METADATA")):
+        body = meta.read_text(errors="replace").split("\n\n", 1)[-1]
+        docs += [LabelledDoc(c, "code_related", meta.parent.name) for c in chunks(body, 1000)]
+    licenses = Path("/usr/share/common-licenses")
+    for f in sorted(p for p in licenses.glob("*") if p.is_file()):
+        docs += [LabelledDoc(c, "general", f"{f.name}#{i // 5}") for i, c in enumerate(chunks(f.read_text(errors="replace"), 1000))]
+    if sum(d.label == "general" for d in docs) < 50 or sum(d.label == "code_related" for d in docs) < 50:
+        pytest.skip("too few installed READMEs or license texts on this machine")
+    rng = random.Random(0)
+    pos = [d for d in docs if d.label == "code_related"]
+    neg = [d for d in docs if d.label == "general"]
+    return rng.sample(pos, min(len(pos), 600)) + neg
+
+
+def test_classifier_f1_on_held_out_split_and_determinism(tmp_path):
+    docs = _small_labelled()
+    _, first = train_classifier(docs, positive="code_related", seed=3, epochs=5, model_path=tmp_path / "a.bin")
+    _, second = train_classifier(docs, positive="code_related", seed=3, epochs=5, model_path=tmp_path / "b.bin")
+    assert first.counts["test"]["code_related"] > 20 and first.counts["test"]["general"] > 10
+    assert first.f1 >= 0.9, first.summary()
+    assert first.model_sha256 == second.model_sha256  # thread=1 + fixed seed: the same bytes
+    assert (tmp_path / "a.bin.json").exists()
+
+
+def test_held_out_split_keeps_files_on_one_side():
+    from curation.quality.fasttext_train import split_groups
+
+    docs = [LabelledDoc(f"t{i}", "a" if i % 2 else "b", f"file{i % 7}") for i in range(200)]
+    train, test = split_groups(docs, 0.3, seed=1)
+    assert train and test
+    by_side = {}
+    for side, part in (("train", train), ("test", test)):
+        for d in part:
+            by_side.setdefault((d.label, d.group), set()).add(side)
+    assert all(len(s) == 1 for s in by_side.values())
+
+
+def test_word_ngrams_1_is_refused():
+    with pytest.raises(ValueError, match="wordNgrams"):
+        train_classifier([LabelledDoc("a b", "x"), LabelledDoc("c d", "y")], positive="x", wordNgrams=1)
+
+
+# -- the step and YAML thresholds ----------------------------------------------------------------
+
+def _code_docs():
+    from datatrove.data import Document
+
+    text, path = _real("datatrove.pipeline.base")
+    return [
+        Document(text=text, id="documented", metadata={"kind": "code", "lang": "python", "path": "base.py"}),
+        Document(text=_strip_docs(text).replace("def run(", "def run((", 1), id="bare_broken",
+                 metadata={"kind": "code", "lang": "python", "path": "tests/test_base.py"}),
+        Document(text="Some prose about cats.", id="prose", metadata={"kind": "text"}),
+    ]
+
+
+def test_scorer_writes_versioned_scores_and_never_drops(tmp_path):
+    from curation.quality.scorer import QualityScorer
+
+    docs = list(QualityScorer(heuristic=True).run(iter(_code_docs())))
+    assert [d.id for d in docs] == ["documented", "bare_broken", "prose"]
+    assert docs[0].metadata["score_code_heuristic_v1"] > docs[1].metadata["score_code_heuristic_v1"]
+    assert docs[1].metadata["signals_code_heuristic_v1"]["is_test"] == 1.0
+    assert "score_code_heuristic_v1" not in docs[2].metadata
+
+
+def test_yaml_threshold_changes_what_is_kept(tmp_path):
+    from curation.quality.scorer import QualityScorer
+    from curation.quality.select import ScoreThresholdFilter
+
+    def kept(yaml_text: str) -> list[str]:
+        thresholds = yaml.safe_load(yaml_text)["thresholds"]
+        step = ScoreThresholdFilter(thresholds, str(tmp_path / "removed"))
+        scored = QualityScorer(heuristic=True).run(iter(_code_docs()))
+        return [d.id for d in step.run(scored)]
+
+    assert kept("thresholds: {score_code_heuristic_v1: {min: 0.1}}") == ["documented", "bare_broken", "prose"]
+    assert kept("thresholds: {score_code_heuristic_v1: {min: 0.7}}") == ["documented", "prose"]
+    assert kept("thresholds: {signals_code_heuristic_v1.is_test: {max: 0}}") == ["documented", "prose"]
+    import pyarrow.parquet as pq
+
+    removed = pq.read_table(tmp_path / "removed" / "quality" / "00000.parquet").to_pylist()
+    assert [(r["id"], r["reason"]) for r in removed] == [("bare_broken", "signals_code_heuristic_v1.is_test:above_max")]
+
+
+def test_bad_threshold_names_the_key():
+    from curation.quality.select import load_thresholds
+    from curation.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="score_x_v1"):
+        load_thresholds({"score_x_v1": {"min": 0.9, "max": 0.1}}, "filters/q.yaml")
+
+
+def test_fasttext_scores_in_step(tmp_path):
+    from curation.quality.scorer import QualityScorer
+
+    train_classifier(_small_labelled(), positive="code_related", seed=0, epochs=5, model_path=tmp_path / "ct.bin")
+    from datatrove.data import Document
+
+    docs = [Document(text="pip install requests; call requests.get(url) and read the response json", id="a",
+                     metadata={"kind": "text"}),
+            Document(text="Permission is hereby granted, free of charge, to any person obtaining a copy", id="b",
+                     metadata={"kind": "text"})]
+    out = list(QualityScorer({"code_text": str(tmp_path / "ct.bin")}, heuristic=False).run(iter(docs)))
+    assert out[0].metadata["score_code_text_v1"] > 0.5 > out[1].metadata["score_code_text_v1"]
+
+
+# -- slow: the acceptance run and language id ----------------------------------------------------
+
+@pytest.fixture(scope="session")
+def debian_prose() -> Path:
+    from curation.quality.seeds import fetch_debian_prose
+
+    if shutil.which("apt-get") is None:
+        pytest.skip("apt-get is not available: cannot fetch Debian's prose packages")
+    try:
+        return fetch_debian_prose(ROOT / ".cache" / "debian-prose")
+    except RuntimeError as err:
+        pytest.skip(str(err))
+
+
+@pytest.mark.slow
+def test_code_related_classifier_acceptance(registry_corpus, debian_prose, tmp_path):
+    from curation.quality.cli import main
+
+    out = tmp_path / "code_text.bin"
+    assert main(["train-quality", "--positive", f"registry-docs:{registry_corpus}", "--negative",
+                 f"debian-prose:{debian_prose.parent}", "--max-per-label", "1500", "--out", str(out)]) == 0
+    import json
+
+    report = json.loads((tmp_path / "code_text.bin.json").read_text())
+    assert report["counts"]["test"]["code_related"] >= 200 and report["counts"]["test"]["general"] >= 200
+    assert report["f1"] >= 0.9, report
+
+
+@pytest.mark.slow
+def test_language_id_with_lid176(tmp_path):
+    from curation.quality.langid import LanguageIdentifier, ensure_lid_model
+    from curation.quality.scorer import QualityScorer
+    from datatrove.data import Document
+
+    try:
+        model = ensure_lid_model()
+    except RuntimeError as err:
+        pytest.skip(f"lid.176.ftz unavailable: {err}")
+    assert LanguageIdentifier(model).identify(["Das ist ein kleiner Satz über Katzen und Hunde."])[0][0] == "de"
+    code = "# Cette fonction calcule la somme de deux nombres entiers positifs.\ndef f(a, b):\n    return a + b\n"
+    docs = [Document(text="The quick brown fox jumps over the lazy dog.", id="t", metadata={"kind": "text"}),
+            Document(text=code, id="c", metadata={"kind": "code", "lang": "python"})]
+    out = list(QualityScorer(heuristic=False, langid=True, langid_comments=True, lid_model=str(model)).run(iter(docs)))
+    assert out[0].metadata["nl_lang"] == "en" and out[1].metadata["comment_lang"] == "fr"
