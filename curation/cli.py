@@ -19,12 +19,18 @@ EXAMPLES = {
     "demo": """example:
   curate demo --out out/demo
   curate demo --tokenizer /models/telechat3     # a local copy of the TeleChat3 tokenizer""",
+    "status": """example:
+  curate run pipelines/stage1_8k.yaml --out out/stage1 --executor slurm --set executor.partition=cpu
+  curate status out/stage1          # done / running / failed per stage and task, with log paths
+  curate status out/stage1 --json""",
 }
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: out/<pipeline name>)")
-    p.add_argument("--executor", choices=["local"], help="where tasks run (default: the config's executor.kind)")
+    p.add_argument("--executor", choices=["local", "slurm", "ray"],
+                   help="where tasks run (default: the config's executor.kind); cluster settings: "
+                        "--set executor.partition=cpu --set executor.time=04:00:00 --set executor.ray_address=HOST:PORT")
     p.add_argument("--tasks", type=int, help="number of tasks (default: the config's executor.tasks)")
     p.add_argument("--workers", type=int, help="tasks run at once (default: the config's executor.workers)")
     p.add_argument("--limit", type=int, help="read at most N files per input per task (a quick small run)")
@@ -62,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: TeleChat3, with an offline fallback)")
     p.add_argument("--tasks", type=int, help="number of tasks (default 2)")
     p.add_argument("--workers", type=int, help="tasks run at once (default 2)")
+
+    p = command("status", "Show which stages and tasks of a run are done, running or failed, with their logs.")
+    p.add_argument("out", type=Path, help="an output folder of `curate run`")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
 
     from curation.mixture.cli import add_plan_parser
     from curation.quality.cli import add_parsers as add_quality_parsers
@@ -101,7 +111,7 @@ def handlers() -> dict:
     from curation.mixture.cli import cmd_plan
     from curation.quality.cli import COMMANDS as QUALITY_COMMANDS
 
-    return {"run": cmd_run, "validate": cmd_validate, "inspect": cmd_inspect, "demo": cmd_demo, "plan": cmd_plan,
+    return {"run": cmd_run, "validate": cmd_validate, "inspect": cmd_inspect, "demo": cmd_demo, "status": cmd_status, "plan": cmd_plan,
             **QUALITY_COMMANDS}
 
 
@@ -175,6 +185,17 @@ def cmd_demo(args) -> int:
 
     run_demo(out=args.out, tokenizer=args.tokenizer, tasks=args.tasks, workers=args.workers)
     return 0
+
+
+def cmd_status(args) -> int:
+    """Exit code 1 when a task failed, so scripts can tell."""
+    import json
+
+    from curation.status import format_status, status
+
+    data = status(args.out)
+    print(json.dumps(data, indent=2) if args.json else format_status(data))
+    return 1 if any(stage["state"] == "failed" for stage in data["stages"]) else 0
 
 
 if __name__ == "__main__":

@@ -92,6 +92,9 @@ class NearDedupConfig(StrictModel):
                     "by estimated Jaccard, so a spurious candidate costs a comparison, a missed pair a duplicate",
     )
     bucket_tasks: int = Field(1, ge=1, description="tasks of the bucket stage (each takes a share of the bands)")
+    level: Literal["file", "repo", "both"] = Field(
+        "file", description="file: near-duplicate files; repo: whole repositories (DeepSeek-Coder, for "
+                            "repository-level stages), a removed repository takes all its files; both: repo first")
 
     def bands_rows(self) -> tuple[int, int]:
         from curation.dedup.minhash import derive_bands
@@ -165,9 +168,42 @@ class QualityConfig(StrictModel):
 
 
 class ExecutorConfig(StrictModel):
-    kind: Literal["local"] = "local"
+    """Where the tasks of each stage run. The outputs do not depend on it (only `tasks` does)."""
+
+    kind: Literal["local", "slurm", "ray"] = "local"
     tasks: int = Field(4, ge=1)
-    workers: int = Field(2, ge=1)
+    workers: int = Field(2, ge=1, description="tasks run at once (Slurm: the array's %N limit)")
+    partition: str | None = Field(None, description="Slurm partition; null: the cluster's default")
+    time: str | None = Field(None, description="Slurm time limit per task, [D-]HH:MM:SS; null: the partition's "
+                                               "default. Not used by Ray (a timed-out Ray task crashes datatrove's loop)")
+    cpus_per_task: int = Field(1, ge=1, description="Slurm and Ray: CPUs reserved per task")
+    mem_per_cpu_gb: float = Field(2, gt=0, description="Slurm and Ray: memory reserved per CPU, GB")
+    job_name: str = Field("curation", pattern=r"^[A-Za-z0-9_.-]+$",
+                          description="Slurm job name prefix; each stage is <job_name>-<stage>")
+    sbatch_args: dict[str, str] = Field(default_factory=dict,
+                                        description="extra sbatch options without '--', e.g. {account: proj1, qos: high}")
+    venv_path: str | None = Field(None, description="the venv the Slurm job activates (its bin/activate or the folder); "
+                                                    "null: the venv `curate` runs in")
+    ray_address: str | None = Field(None, description="Ray cluster to join (host:port, ray://host:port, auto); "
+                                                      "null: $RAY_ADDRESS, else auto")
+
+    @model_validator(mode="after")
+    def _cluster_settings(self):
+        import re
+
+        if self.time is not None and not re.fullmatch(r"(\d+-)?\d+(:\d{1,2}){0,2}", self.time):
+            raise ValueError(f"time: {self.time!r} is not a Slurm time limit; use [D-]HH:MM:SS, e.g. 04:00:00")
+        if self.ray_address is not None and self.ray_address != "auto" and not re.fullmatch(
+                r"(ray://)?[\w.-]+:\d+", self.ray_address):
+            raise ValueError(f"ray_address: {self.ray_address!r}: expected host:port, ray://host:port or auto")
+        if self.venv_path is not None:
+            path = Path(self.venv_path).expanduser()
+            if path.is_dir():  # the folder of a venv: datatrove needs its activate script
+                path = path / "bin" / "activate"
+            if not path.is_file() or path.name != "activate":
+                raise ValueError(f"venv_path: {self.venv_path}: no such venv activate script (give <venv>/bin/activate)")
+            self.venv_path = str(path)
+        return self
 
 
 class PipelineConfig(StrictModel):

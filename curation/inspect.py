@@ -77,7 +77,7 @@ def summary_data(out: str | Path) -> dict:
         ).fetchall()
     kept = con.execute("SELECT count(*) FROM docs").fetchone()[0] if has_view(con, "docs") else 0
     # Walk the steps backwards from what was kept: in = out + dropped.
-    order = ["ingest", "filter", "exact_dedup", "near_dup", "quality"]
+    order = ["ingest", "filter", "near_dup_repo", "exact_dedup", "near_dup", "quality"]
     flowing = kept
     rows = []
     for step in reversed(order):

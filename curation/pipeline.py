@@ -85,7 +85,11 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
     plan_tasks = cfg.dedup.tasks if cfg.dedup.exact else 0
 
     near = cfg.dedup.near
-    signatures, edges, removals = (layout.dedup / "near" / x for x in ("signatures", "edges", "removals"))
+    file_level = bool(near) and near.level in ("file", "both")
+    repo_level = bool(near) and near.level in ("repo", "both")
+    near_dir = layout.dedup / "near"
+    signatures, edges, removals = (near_dir / x for x in ("signatures", "edges", "removals"))
+    repo_signatures, repo_edges, repo_removals = (near_dir / "repo" / x for x in ("signatures", "edges", "removals"))
     exact_plan = str(layout.dedup / "exact") if cfg.dedup.exact else None
 
     def ingest():
@@ -95,26 +99,37 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
         steps.append(ContentHasher())
         if near:
             bands, rows = near.bands_rows()
-            steps.append(MinhashSigner(str(signatures), n_grams=near.n_grams, num_perm=near.num_perm, bands=bands,
-                                       rows=rows, seed=near.seed, normalize_identifiers=near.normalize_identifiers))
+            steps.append(MinhashSigner(str(signatures) if file_level else None, n_grams=near.n_grams,
+                                       num_perm=near.num_perm, bands=bands, rows=rows, seed=near.seed,
+                                       normalize_identifiers=near.normalize_identifiers,
+                                       repo_folder=str(repo_signatures) if repo_level else None))
         return steps + [DocSink(str(layout.filtered))]
 
-    def near_buckets():
-        return [NearDedupBuckets(str(signatures), tasks, str(edges), bands=near.bands_rows()[0],
-                                 threshold=near.threshold, exact_plan_folder=exact_plan, exact_plan_tasks=plan_tasks)]
-
-    def near_cluster():
-        return [NearDedupCluster(str(edges), near.bucket_tasks, str(signatures), tasks, str(removals),
-                                 threshold=near.threshold)]
-
     def plan():
-        return [ExactDedupPlan(str(layout.filtered), tasks, str(layout.dedup / "exact"))]
+        return [ExactDedupPlan(str(layout.filtered), tasks, str(layout.dedup / "exact"),
+                               repo_removals_folder=str(repo_removals) if repo_level else None)]
+
+    def near_buckets(level: str):
+        if level == "repo":
+            return lambda: [NearDedupBuckets(str(repo_signatures), tasks, str(repo_edges), bands=near.bands_rows()[0],
+                                             threshold=near.threshold)]
+        return lambda: [NearDedupBuckets(
+            str(signatures), tasks, str(edges), bands=near.bands_rows()[0], threshold=near.threshold,
+            exact_plan_folder=exact_plan, exact_plan_tasks=plan_tasks,
+            repo_removals_folder=str(repo_removals) if repo_level else None, docs_folder=str(layout.filtered))]
+
+    def near_cluster(level: str):
+        folders = (repo_edges, repo_signatures, repo_removals) if level == "repo" else (edges, signatures, removals)
+        return lambda: [NearDedupCluster(str(folders[0]), near.bucket_tasks, str(folders[1]), tasks, str(folders[2]),
+                                         threshold=near.threshold)]
 
     def tokenize():
         steps = [DocSource(str(layout.filtered))]
+        if repo_level:
+            steps.append(NearDedupFilter(str(repo_removals), removed, level="repo"))
         if cfg.dedup.exact:
             steps.append(ExactDedupFilter(str(layout.dedup / "exact"), plan_tasks, removed))
-        if near:
+        if file_level:
             steps.append(NearDedupFilter(str(removals), removed))
         steps += quality_steps(cfg, config_path, removed)
         return steps + [
@@ -141,18 +156,26 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
                             index_extra=index_extra)]
 
     removed_steps = ["ingest"] + (["filter"] if rules else [])
-    ingest_outputs = [layout.filtered] + [layout.removed / s for s in removed_steps] + ([signatures] if near else [])
+    ingest_outputs = [layout.filtered] + [layout.removed / s for s in removed_steps]
+    ingest_outputs += ([signatures] if file_level else []) + ([repo_signatures] if repo_level else [])
     runs = [Run("ingest", tasks, workers, ingest, ingest_outputs)]
+    if repo_level:  # before exact dedup: a copy it keeps must not leave with its repository
+        runs.append(Run("near_repo_buckets", near.bucket_tasks, min(workers, near.bucket_tasks),
+                        near_buckets("repo"), [repo_edges]))
+        runs.append(Run("near_repo_cluster", 1, 1, near_cluster("repo"), [repo_removals]))
     if cfg.dedup.exact:
         runs.append(Run("dedup", plan_tasks, min(workers, plan_tasks), plan, [layout.dedup / "exact"]))
-    if near:
-        runs.append(Run("near_buckets", near.bucket_tasks, min(workers, near.bucket_tasks), near_buckets, [edges]))
-        runs.append(Run("near_cluster", 1, 1, near_cluster, [removals]))
+    if file_level:
+        runs.append(Run("near_buckets", near.bucket_tasks, min(workers, near.bucket_tasks), near_buckets("file"),
+                        [edges]))
+        runs.append(Run("near_cluster", 1, 1, near_cluster("file"), [removals]))
     token_outputs = [layout.docs] + [layout.tokens / s for s in sources]
     if cfg.dedup.exact:
         token_outputs.append(layout.removed / "exact_dedup")
-    if near:
+    if file_level:
         token_outputs.append(layout.removed / "near_dup")
+    if repo_level:
+        token_outputs.append(layout.removed / "near_dup_repo")
     if cfg.quality and cfg.quality.thresholds:
         token_outputs.append(layout.removed / "quality")
     runs.append(Run("tokenize", tasks, workers, tokenize, token_outputs))

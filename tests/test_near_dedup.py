@@ -175,3 +175,19 @@ def test_a_killed_signature_worker_stops_the_next_stage_and_a_rerun_matches(tmp_
     digest = lambda d: {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((d / "shards").iterdir())}
     assert digest(out) == digest(reference)
     assert removed_near(out) == removed_near(reference)
+
+
+def test_repository_level_dedup_removes_the_fork_as_a_whole(forks, telechat3):
+    tmp, repos, expected = forks
+    cfg = near_config(tmp, repos, telechat3, tasks=2, workers=2)
+    out = tmp / "out_repo"
+    proc = run_cli("run", str(cfg), "--out", str(out), "--set", "dedup.near.level=both")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = duckdb.sql(f"SELECT id, kept_id, reason, similarity FROM '{out}/removed/near_dup_repo/*.parquet'").fetchall()
+    fork_files = {r[0] for r in duckdb.sql(f"SELECT id FROM '{out}/work/filtered/*.parquet' "
+                                           "WHERE repo = 'fork'").fetchall()}
+    assert {r[0] for r in rows} == fork_files and fork_files
+    assert {(r[1], r[2]) for r in rows} == {("upstream@worktree", "near_duplicate_repo")}
+    assert all(r[3] >= 0.7 for r in rows)
+    kept_repos = {r[0] for r in duckdb.sql(f"SELECT DISTINCT repo FROM '{out}/docs/*.parquet'").fetchall()}
+    assert kept_repos == {"upstream", "other"}

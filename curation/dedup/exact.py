@@ -47,16 +47,24 @@ class ExactDedupPlan(PipelineStep):
     name = "exact_dedup_plan"
     type = "🫂 - DEDUP"
 
-    def __init__(self, docs_folder: str, doc_tasks: int, output_folder: str):
+    def __init__(self, docs_folder: str, doc_tasks: int, output_folder: str, repo_removals_folder: str | None = None):
+        """repo_removals_folder: repositories removed as a whole by repository-level near-dedup;
+        their files take no part, so a kept copy is never one that leaves with its repository."""
         super().__init__()
         self.docs_folder = docs_folder
         self.doc_tasks = doc_tasks
         self.output_folder = output_folder
+        self.repo_removals_folder = repo_removals_folder
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         import duckdb
 
         files = [str(f) for f in expect_task_files(self.docs_folder, self.doc_tasks)]
+        params = {"files": files, "world": world_size, "rank": rank}
+        skip_removed_repos = ""
+        if self.repo_removals_folder:
+            params["repos"] = str(expect_task_files(self.repo_removals_folder, 1)[0])
+            skip_removed_repos = "AND (repo || '@' || rev) NOT IN (SELECT id FROM read_parquet($repos))"
         con = duckdb.connect()
         con.execute("SET threads TO 1")
         table = con.execute(
@@ -64,14 +72,14 @@ class ExactDedupPlan(PipelineStep):
             WITH bucket AS (
                 SELECT id, content_hash, license_class, task
                 FROM read_parquet($files)
-                WHERE ('0x' || substr(content_hash, 1, 8))::UBIGINT % $world = $rank
+                WHERE ('0x' || substr(content_hash, 1, 8))::UBIGINT % $world = $rank {skip_removed_repos}
             ), ranked AS (
                 SELECT id, task, first_value(id) OVER (PARTITION BY content_hash ORDER BY {KEEP_ORDER_SQL}) AS kept_id
                 FROM bucket
             )
             SELECT id, kept_id, task FROM ranked WHERE id <> kept_id ORDER BY id
             """,
-            {"files": files, "world": world_size, "rank": rank},
+            params,
         ).to_arrow_table()
         self.stat_update("duplicates", value=table.num_rows)
         write_table_atomic(table, task_file(self.output_folder, rank))

@@ -114,24 +114,41 @@ def _densify(sig: np.ndarray, filled: np.ndarray, seed: int) -> None:
         block += 1
 
 
+def raw_signature(shingles: np.ndarray, num_perm: int = 256, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(bins, filled) before densification. The raw bins of a union of shingle sets are the
+    elementwise minimum of the sets' raw bins, so a repository's signature can be built from its
+    files' without holding all their shingles (`merge_raw`, then `densified`)."""
+    shingles = np.asarray(shingles, dtype=np.uint64)
+    sig = np.full(num_perm, EMPTY_BIN, dtype=SIGNATURE_DTYPE)
+    filled = np.zeros(num_perm, dtype=bool)
+    if shingles.size == 0:
+        return sig, filled
+    h = fmix64(shingles ^ _seed_mix(seed))
+    bins = _fast_range(h, num_perm).astype(np.intp)
+    np.minimum.at(sig, bins, h.astype(SIGNATURE_DTYPE))  # low 32 bits: independent of the bin
+    filled[bins] = True
+    return sig, filled
+
+
+def merge_raw(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return np.minimum(a[0], b[0]), a[1] | b[1]
+
+
+def densified(sig: np.ndarray, filled: np.ndarray, seed: int = 1) -> np.ndarray:
+    """The signature of raw bins: empty bins borrow from filled ones; all empty stays EMPTY_BIN."""
+    sig = sig.copy()
+    if filled.any() and not filled.all():
+        _densify(sig, filled, seed)
+    return sig
+
+
 def signature(shingles: np.ndarray, num_perm: int = 256, seed: int = 1) -> np.ndarray:
     """uint32[num_perm] one-permutation MinHash signature of a set of uint64 shingle hashes.
 
     Deterministic for (shingle set, num_perm, seed); duplicates in `shingles` do not matter. A
     document without shingles gets EMPTY_BIN everywhere: do not band it (`is_empty_signature`).
     """
-    shingles = np.asarray(shingles, dtype=np.uint64)
-    sig = np.full(num_perm, EMPTY_BIN, dtype=SIGNATURE_DTYPE)
-    if shingles.size == 0:
-        return sig
-    h = fmix64(shingles ^ _seed_mix(seed))
-    bins = _fast_range(h, num_perm).astype(np.intp)
-    np.minimum.at(sig, bins, h.astype(SIGNATURE_DTYPE))  # low 32 bits: independent of the bin
-    filled = np.zeros(num_perm, dtype=bool)
-    filled[bins] = True
-    if not filled.all():
-        _densify(sig, filled, seed)
-    return sig
+    return densified(*raw_signature(shingles, num_perm, seed), seed)
 
 
 def text_signature(

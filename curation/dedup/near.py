@@ -44,39 +44,74 @@ def _signatures_of(table) -> np.ndarray:
     return np.frombuffer(column.buffers()[1], dtype="<u4").reshape(len(column), -1)
 
 
+def repo_key(meta: dict) -> str:
+    """The id of a repository-level unit: `{repo}@{rev}`."""
+    return f"{meta.get('repo')}@{meta.get('rev')}"
+
+
 class MinhashSigner(PipelineStep):
-    """Signature and band keys of every code document of this task (text documents are skipped:
-    near-dedup is for code; repeated prose is the text filters' business)."""
+    """Signature and band keys of every code document of this task, and, when `repo_folder` is
+    given, of every repository as a whole (DeepSeek-Coder's repository-level dedup): the raw bins
+    of a repository are the minimum of its files' raw bins, so no repository is held in memory.
+    Text documents are skipped: near-dedup is for code."""
 
     name = "near_sign"
     type = "🫂 - DEDUP"
 
-    def __init__(self, output_folder: str, *, n_grams: int, num_perm: int, bands: int, rows: int, seed: int,
-                 normalize_identifiers: bool):
+    def __init__(self, output_folder: str | None, *, n_grams: int, num_perm: int, bands: int, rows: int, seed: int,
+                 normalize_identifiers: bool, repo_folder: str | None = None):
         super().__init__()
-        self.output_folder = output_folder
+        self.output_folder, self.repo_folder = output_folder, repo_folder
         self.n_grams, self.num_perm, self.bands, self.rows = n_grams, num_perm, bands, rows
         self.seed, self.normalize_identifiers = seed, normalize_identifiers
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from curation.dedup.minhash import band_keys, is_empty_signature, text_signature
+    def _row(self, doc_id: str, rank: int, license_class: str | None, sig: np.ndarray) -> dict:
+        from curation.dedup.minhash import band_keys
 
-        sink = ParquetSink(self.output_folder, signature_schema(self.num_perm, self.bands))
-        sink.open(rank)
-        with sink:
+        return {"id": doc_id, "task": rank, "license_class": license_class, "signature": sig.astype("<u4").tobytes(),
+                "band_keys": band_keys(sig, self.bands, self.rows).tolist()}
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from contextlib import ExitStack
+
+        from curation.dedup.minhash import densified, is_empty_signature, merge_raw, raw_signature, shingle_hashes
+
+        schema = signature_schema(self.num_perm, self.bands)
+        files = ParquetSink(self.output_folder, schema) if self.output_folder else None
+        repos = ParquetSink(self.repo_folder, schema) if self.repo_folder else None
+        current: list = [None, None, None]  # repo key, raw bins, license class
+
+        def flush_repo():
+            if repos is not None and current[0] is not None and current[1][1].any():
+                repos.write(self._row(current[0], rank, current[2], densified(*current[1], self.seed)), rank)
+                self.stat_update("repos_signed")
+
+        with ExitStack() as stack:
+            for sink in (files, repos):
+                if sink is not None:
+                    sink.open(rank)
+                    stack.enter_context(sink)
             for doc in data:
                 if doc.metadata.get("kind") == "code":
                     with self.track_time():
-                        sig = text_signature(doc.text, self.n_grams, self.num_perm, self.seed,
-                                             self.normalize_identifiers)
-                    if is_empty_signature(sig):
-                        self.stat_update("no_shingles")
-                    else:
-                        sink.write({"id": doc.id, "task": rank, "license_class": doc.metadata.get("license_class"),
-                                    "signature": sig.astype("<u4").tobytes(),
-                                    "band_keys": band_keys(sig, self.bands, self.rows).tolist()}, rank)
-                        self.stat_update("signed")
+                        raw = raw_signature(shingle_hashes(doc.text, self.n_grams, self.normalize_identifiers),
+                                            self.num_perm, self.seed)
+                    if files is not None:
+                        sig = densified(*raw, self.seed)
+                        if is_empty_signature(sig):
+                            self.stat_update("no_shingles")
+                        else:
+                            files.write(self._row(doc.id, rank, doc.metadata.get("license_class"), sig), rank)
+                            self.stat_update("signed")
+                    if repos is not None:
+                        key = repo_key(doc.metadata)
+                        if key != current[0]:  # files of one repository arrive together
+                            flush_repo()
+                            current[:] = [key, raw, doc.metadata.get("license_class")]
+                        else:
+                            current[1] = merge_raw(current[1], raw)
                 yield doc
+            flush_repo()
 
 
 def _exact_duplicates(plan_folder: str | None, plan_tasks: int) -> set[str]:
@@ -88,6 +123,19 @@ def _exact_duplicates(plan_folder: str | None, plan_tasks: int) -> set[str]:
     for path in expect_task_files(plan_folder, plan_tasks):
         ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
     return ids
+
+
+def files_of_removed_repos(repo_removals_folder: str | None, docs_folder: str | None, tasks: int) -> set[str]:
+    """Ids of the documents whose repository the repository-level dedup removes."""
+    if not repo_removals_folder:
+        return set()
+    import duckdb
+
+    removals = str(expect_task_files(repo_removals_folder, 1)[0])
+    docs = [str(f) for f in expect_task_files(docs_folder, tasks)]
+    rows = duckdb.execute("SELECT d.id FROM read_parquet($docs) d JOIN read_parquet($rm) r "
+                          "ON d.repo || '@' || d.rev = r.id", {"docs": docs, "rm": removals}).fetchall()
+    return {r[0] for r in rows}
 
 
 def _load_signature_index(folder: str, tasks: int, exclude: set[str], columns: list[str]):
@@ -112,11 +160,15 @@ class NearDedupBuckets(PipelineStep):
     type = "🫂 - DEDUP"
 
     def __init__(self, signatures_folder: str, sign_tasks: int, output_folder: str, *, bands: int,
-                 threshold: float, exact_plan_folder: str | None, exact_plan_tasks: int):
+                 threshold: float, exact_plan_folder: str | None = None, exact_plan_tasks: int = 0,
+                 repo_removals_folder: str | None = None, docs_folder: str | None = None):
+        """Documents that another dedup already removes take no part: exact duplicates (exact
+        plan) and, for file-level dedup, the files of repositories removed as a whole."""
         super().__init__()
         self.signatures_folder, self.sign_tasks, self.output_folder = signatures_folder, sign_tasks, output_folder
         self.bands, self.threshold = bands, threshold
         self.exact_plan_folder, self.exact_plan_tasks = exact_plan_folder, exact_plan_tasks
+        self.repo_removals_folder, self.docs_folder = repo_removals_folder, docs_folder
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         import pyarrow as pa
@@ -124,6 +176,7 @@ class NearDedupBuckets(PipelineStep):
         from curation.dedup.lsh import candidate_pairs_in_band, verified_pairs
 
         exclude = _exact_duplicates(self.exact_plan_folder, self.exact_plan_tasks)
+        exclude |= files_of_removed_repos(self.repo_removals_folder, self.docs_folder, self.sign_tasks)
         table = _load_signature_index(self.signatures_folder, self.sign_tasks, exclude, ["id", "band_keys"])
         n = table.num_rows
         keys = table.column("band_keys").combine_chunks().flatten().to_numpy().reshape(n, self.bands) if n else None
@@ -249,10 +302,13 @@ class NearDedupFilter(PipelineStep):
     name = "near_dup"
     type = "🫂 - DEDUP"
 
-    def __init__(self, removals_folder: str, removed_folder: str):
+    def __init__(self, removals_folder: str, removed_folder: str, *, level: str = "file"):
+        """level "file": the removals are document ids; "repo": repository keys, and every file of a
+        removed repository goes, with the repository kept as kept_id."""
         super().__init__()
         self.removals_folder = removals_folder
         self.removed_folder = removed_folder
+        self.level = level
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         import duckdb
@@ -261,15 +317,19 @@ class NearDedupFilter(PipelineStep):
         rows = duckdb.execute("SELECT id, kept_id, similarity FROM read_parquet($p) WHERE task = $rank",
                               {"p": str(path), "rank": rank}).fetchall()
         removed = {r[0]: (r[1], r[2]) for r in rows}
-        sink = ParquetSink(Path(self.removed_folder) / STEP, REMOVED_SCHEMA, to_row=RemovedDocRow(STEP))
+        step = STEP if self.level == "file" else f"{STEP}_repo"
+        sink = ParquetSink(Path(self.removed_folder) / step, REMOVED_SCHEMA, to_row=RemovedDocRow(step))
         sink.open(rank)
         with sink:
             for doc in data:
-                hit = removed.get(doc.id)
+                key = doc.id if self.level == "file" else repo_key(doc.metadata)
+                hit = removed.get(key) if doc.metadata.get("kind") == "code" else None
                 if hit is None:
                     yield doc
                     continue
                 self.stat_update("dropped")
-                doc.metadata.update(filter_reason="near_duplicate", kept_id=hit[0], similarity=hit[1],
-                                    filter_detail=f"estimated Jaccard {hit[1]:.3f} with the copy kept")
+                what = "copy" if self.level == "file" else "repository"
+                doc.metadata.update(filter_reason=f"near_duplicate{'' if self.level == 'file' else '_repo'}",
+                                    kept_id=hit[0], similarity=hit[1],
+                                    filter_detail=f"estimated Jaccard {hit[1]:.3f} with the {what} kept")
                 sink.write(doc, rank)
