@@ -112,11 +112,12 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
     def near_buckets(level: str):
         if level == "repo":
             return lambda: [NearDedupBuckets(str(repo_signatures), tasks, str(repo_edges), bands=near.bands_rows()[0],
-                                             threshold=near.threshold)]
+                                             threshold=near.threshold, spill_folder=str(layout.work / "spill"))]
         return lambda: [NearDedupBuckets(
             str(signatures), tasks, str(edges), bands=near.bands_rows()[0], threshold=near.threshold,
             exact_plan_folder=exact_plan, exact_plan_tasks=plan_tasks,
-            repo_removals_folder=str(repo_removals) if repo_level else None, docs_folder=str(layout.filtered))]
+            repo_removals_folder=str(repo_removals) if repo_level else None, docs_folder=str(layout.filtered),
+            spill_folder=str(layout.work / "spill"))]
 
     def near_cluster(level: str):
         folders = (repo_edges, repo_signatures, repo_removals) if level == "repo" else (edges, signatures, removals)

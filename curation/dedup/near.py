@@ -33,6 +33,7 @@ def signature_schema(num_perm: int, bands: int):
     return pa.schema([
         ("id", pa.string()),
         ("task", pa.int32()),
+        ("row", pa.int64()),  # position in this task's file: (task, row) names a document until verified
         ("license_class", pa.string()),
         ("signature", pa.binary(4 * num_perm)),  # uint32[num_perm], little-endian
         ("band_keys", pa.list_(pa.uint64(), bands)),
@@ -40,8 +41,24 @@ def signature_schema(num_perm: int, bands: int):
 
 
 def _signatures_of(table) -> np.ndarray:
-    column = table.column("signature").combine_chunks()
-    return np.frombuffer(column.buffers()[1], dtype="<u4").reshape(len(column), -1)
+    return signature_matrix(table.column("signature").combine_chunks())
+
+
+def signature_matrix(column) -> np.ndarray:
+    """uint32 (n, num_perm) from a column of signature blobs, fixed-size (Parquet) or not (DuckDB)."""
+    import pyarrow as pa
+
+    n = len(column)
+    if n == 0:
+        return np.zeros((0, 0), dtype=np.uint32)
+    if pa.types.is_fixed_size_binary(column.type):
+        width = column.type.byte_width
+        data = np.frombuffer(column.buffers()[1], dtype=np.uint8)[column.offset * width:(column.offset + n) * width]
+    else:
+        offsets = np.frombuffer(column.buffers()[1], dtype=np.int32 if pa.types.is_binary(column.type) else np.int64)
+        offsets = offsets[column.offset:column.offset + n + 1]
+        data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return data.view("<u4").reshape(n, -1)
 
 
 def repo_key(meta: dict) -> str:
@@ -65,10 +82,11 @@ class MinhashSigner(PipelineStep):
         self.n_grams, self.num_perm, self.bands, self.rows = n_grams, num_perm, bands, rows
         self.seed, self.normalize_identifiers = seed, normalize_identifiers
 
-    def _row(self, doc_id: str, rank: int, license_class: str | None, sig: np.ndarray) -> dict:
+    def _row(self, doc_id: str, rank: int, row: int, license_class: str | None, sig: np.ndarray) -> dict:
         from curation.dedup.minhash import band_keys
 
-        return {"id": doc_id, "task": rank, "license_class": license_class, "signature": sig.astype("<u4").tobytes(),
+        return {"id": doc_id, "task": rank, "row": row, "license_class": license_class,
+                "signature": sig.astype("<u4").tobytes(),
                 "band_keys": band_keys(sig, self.bands, self.rows).tolist()}
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -83,7 +101,7 @@ class MinhashSigner(PipelineStep):
 
         def flush_repo():
             if repos is not None and current[0] is not None and current[1][1].any():
-                repos.write(self._row(current[0], rank, current[2], densified(*current[1], self.seed)), rank)
+                repos.write(self._row(current[0], rank, repos.rows, current[2], densified(*current[1], self.seed)), rank)
                 self.stat_update("repos_signed")
 
         with ExitStack() as stack:
@@ -101,7 +119,7 @@ class MinhashSigner(PipelineStep):
                         if is_empty_signature(sig):
                             self.stat_update("no_shingles")
                         else:
-                            files.write(self._row(doc.id, rank, doc.metadata.get("license_class"), sig), rank)
+                            files.write(self._row(doc.id, rank, files.rows, doc.metadata.get("license_class"), sig), rank)
                             self.stat_update("signed")
                     if repos is not None:
                         key = repo_key(doc.metadata)
@@ -114,54 +132,27 @@ class MinhashSigner(PipelineStep):
             flush_repo()
 
 
-def _exact_duplicates(plan_folder: str | None, plan_tasks: int) -> set[str]:
-    if not plan_folder:
-        return set()
-    import pyarrow.parquet as pq
-
-    ids: set[str] = set()
-    for path in expect_task_files(plan_folder, plan_tasks):
-        ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
-    return ids
-
-
-def files_of_removed_repos(repo_removals_folder: str | None, docs_folder: str | None, tasks: int) -> set[str]:
-    """Ids of the documents whose repository the repository-level dedup removes."""
-    if not repo_removals_folder:
-        return set()
-    import duckdb
-
-    removals = str(expect_task_files(repo_removals_folder, 1)[0])
-    docs = [str(f) for f in expect_task_files(docs_folder, tasks)]
-    rows = duckdb.execute("SELECT d.id FROM read_parquet($docs) d JOIN read_parquet($rm) r "
-                          "ON d.repo || '@' || d.rev = r.id", {"docs": docs, "rm": removals}).fetchall()
-    return {r[0] for r in rows}
-
-
-def _load_signature_index(folder: str, tasks: int, exclude: set[str], columns: list[str]):
-    """All signature rows (minus `exclude`) as one table, in task then row order."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    columns = ["id"] + [c for c in columns if c != "id"]  # the exclusion is by id
-    tables = [pq.read_table(p, columns=columns) for p in expect_task_files(folder, tasks)]
-    table = pa.concat_tables(tables) if tables else None
-    if table is not None and exclude:
-        table = table.filter(pc.invert(pc.is_in(table.column("id"), pa.array(sorted(exclude)))))
-    return table
+def sql_paths(paths) -> str:
+    """A DuckDB list literal of file paths (views cannot take query parameters)."""
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
 class NearDedupBuckets(PipelineStep):
     """Task `rank` handles bands rank, rank + world_size, ...: candidate pairs from shared band
-    keys, kept when the estimated Jaccard reaches the threshold."""
+    keys, kept when the estimated Jaccard reaches the threshold.
+
+    The work is DuckDB queries over the signature files (group by band key, join pairs with their
+    signatures) under a memory limit, with a spill folder: memory stays bounded as the corpus grows,
+    the rest goes to disk. Documents are referred to by (task, row) until an edge is verified.
+    """
 
     name = "near_buckets"
     type = "🫂 - DEDUP"
 
     def __init__(self, signatures_folder: str, sign_tasks: int, output_folder: str, *, bands: int,
                  threshold: float, exact_plan_folder: str | None = None, exact_plan_tasks: int = 0,
-                 repo_removals_folder: str | None = None, docs_folder: str | None = None):
+                 repo_removals_folder: str | None = None, docs_folder: str | None = None,
+                 memory_limit: str = "1GB", spill_folder: str | None = None):
         """Documents that another dedup already removes take no part: exact duplicates (exact
         plan) and, for file-level dedup, the files of repositories removed as a whole."""
         super().__init__()
@@ -169,46 +160,87 @@ class NearDedupBuckets(PipelineStep):
         self.bands, self.threshold = bands, threshold
         self.exact_plan_folder, self.exact_plan_tasks = exact_plan_folder, exact_plan_tasks
         self.repo_removals_folder, self.docs_folder = repo_removals_folder, docs_folder
+        self.memory_limit = memory_limit
+        self.spill_folder = spill_folder or str(Path(output_folder).parent / "spill")
+
+    def _connect(self, rank: int):
+        import duckdb
+
+        spill = Path(self.spill_folder) / f"{rank:05d}"
+        spill.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        con.execute(f"SET temp_directory = '{spill}'")
+        con.execute("SET threads = 1")
+        con.execute("SET preserve_insertion_order = false")
+        return con
+
+    def _excluded_sql(self) -> str:
+        """A query of the ids that take no part."""
+        parts = []
+        if self.exact_plan_folder:
+            exact = sql_paths(expect_task_files(self.exact_plan_folder, self.exact_plan_tasks))
+            parts.append(f"SELECT id FROM read_parquet({exact})")
+        if self.repo_removals_folder:
+            repos = sql_paths(expect_task_files(self.repo_removals_folder, 1))
+            docs = sql_paths(expect_task_files(self.docs_folder, self.sign_tasks))
+            parts.append(f"SELECT d.id FROM read_parquet({docs}) d JOIN read_parquet({repos}) r "
+                         "ON d.repo || '@' || d.rev = r.id")
+        return " UNION ".join(parts) or "SELECT NULL::VARCHAR AS id WHERE false"
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         import pyarrow as pa
+        import pyarrow.compute as pc
 
-        from curation.dedup.lsh import candidate_pairs_in_band, verified_pairs
+        from curation.dedup.minhash import estimate_jaccard
 
-        exclude = _exact_duplicates(self.exact_plan_folder, self.exact_plan_tasks)
-        exclude |= files_of_removed_repos(self.repo_removals_folder, self.docs_folder, self.sign_tasks)
-        table = _load_signature_index(self.signatures_folder, self.sign_tasks, exclude, ["id", "band_keys"])
-        n = table.num_rows
-        keys = table.column("band_keys").combine_chunks().flatten().to_numpy().reshape(n, self.bands) if n else None
-        lefts, rights = [], []
+        files = sql_paths(expect_task_files(self.signatures_folder, self.sign_tasks))
+        con = self._connect(rank)
+        con.execute(f"CREATE TEMP TABLE excluded AS {self._excluded_sql()}")
+        con.execute("CREATE TEMP VIEW live AS SELECT task::BIGINT * 4294967296 + row AS gid, * "
+                    f"FROM read_parquet({files}) WHERE id NOT IN (SELECT id FROM excluded)")
+        con.execute("CREATE TEMP TABLE pairs (a BIGINT, b BIGINT)")
         for band in range(rank, self.bands, world_size):
             with self.track_time():
-                left, right = candidate_pairs_in_band(keys[:, band]) if n else (np.empty(0, int), np.empty(0, int))
-            lefts.append(left)
-            rights.append(right)
-            self.stat_update("candidate_pairs", value=len(left))
-        left = np.concatenate(lefts) if lefts else np.empty(0, np.int64)
-        right = np.concatenate(rights) if rights else np.empty(0, np.int64)
-        if left.size:
-            pairs = np.unique(np.stack([left, right], axis=1), axis=0)
-            left, right = pairs[:, 0], pairs[:, 1]
-        ids = table.column("id") if n else pa.array([], pa.string())
-        similarity = np.empty(0)
-        if left.size:
-            # Signatures only of the documents in some candidate pair, indexed compactly.
-            rows = np.unique(np.concatenate([left, right]))
-            sig_table = _load_signature_index(self.signatures_folder, self.sign_tasks, exclude, ["signature"])
-            sigs = _signatures_of(sig_table.take(pa.array(rows)))
-            a, b, similarity = verified_pairs(sigs, np.searchsorted(rows, left), np.searchsorted(rows, right),
-                                              self.threshold)
-            left, right = rows[a], rows[b]
-        self.stat_update("edges", value=len(left))
-        edges = pa.table({
-            "id_a": ids.take(pa.array(left, pa.int64())) if len(left) else pa.array([], pa.string()),
-            "id_b": ids.take(pa.array(right, pa.int64())) if len(right) else pa.array([], pa.string()),
-            "similarity": pa.array(similarity, pa.float64()),
-        })
+                # Every member of a bucket pairs with the bucket's first member and with its
+                # neighbour: linear in the bucket size, and the bucket stays connected.
+                con.execute(f"""
+                    INSERT INTO pairs
+                    WITH buckets AS (
+                        SELECT list(gid ORDER BY gid) AS members FROM live
+                        GROUP BY band_keys[{band + 1}] HAVING count(*) > 1
+                    )
+                    SELECT members[1], unnest(members[2:]) FROM buckets
+                    UNION ALL
+                    SELECT unnest(members[2:-1]), unnest(members[3:]) FROM buckets
+                """)
+        candidates = con.execute("SELECT count(*) FROM (SELECT DISTINCT a, b FROM pairs)").fetchone()[0]
+        self.stat_update("candidate_pairs", value=candidates)
+        reader = con.sql("""
+            SELECT sa.id AS id_a, sb.id AS id_b, sa.signature AS sig_a, sb.signature AS sig_b
+            FROM (SELECT DISTINCT a, b FROM pairs) p
+            JOIN live sa ON sa.gid = p.a JOIN live sb ON sb.gid = p.b
+        """).to_arrow_reader(8192)
+        kept = []
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            sig_a, sig_b = signature_matrix(batch.column("sig_a")), signature_matrix(batch.column("sig_b"))
+            similarity = np.atleast_1d(estimate_jaccard(sig_a, sig_b))
+            close = np.flatnonzero(similarity >= self.threshold)
+            if close.size:
+                take = pa.array(close)
+                kept.append(pa.table({"id_a": batch.column("id_a").take(take), "id_b": batch.column("id_b").take(take),
+                                      "similarity": pa.array(similarity[close], pa.float64())}))
+        schema = pa.schema([("id_a", pa.string()), ("id_b", pa.string()), ("similarity", pa.float64())])
+        edges = pa.concat_tables(kept) if kept else schema.empty_table()
+        # Each pair once, smaller id first, in a fixed order: the same file on every run.
+        first = pc.less(edges["id_a"], edges["id_b"])
+        lo = pc.if_else(first, edges["id_a"], edges["id_b"])
+        hi = pc.if_else(first, edges["id_b"], edges["id_a"])
+        edges = pa.table({"id_a": lo, "id_b": hi, "similarity": edges["similarity"]}, schema=schema)
         edges = edges.sort_by([("id_a", "ascending"), ("id_b", "ascending")])
+        self.stat_update("edges", value=edges.num_rows)
         write_table_atomic(edges, task_file(self.output_folder, rank))
         return
         yield
