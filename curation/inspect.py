@@ -33,7 +33,7 @@ def connect(out: str | Path):
 
 
 def has_view(con, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0])
+    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchall()[0][0])
 
 
 def format_table(headers: list[str], rows: list[tuple]) -> str:
@@ -75,7 +75,7 @@ def summary_data(out: str | Path) -> dict:
             "SELECT step, reason, count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes "
             "FROM removed GROUP BY step, reason ORDER BY step, files DESC, reason"
         ).fetchall()
-    kept = con.execute("SELECT count(*) FROM docs").fetchone()[0] if has_view(con, "docs") else 0
+    kept = con.execute("SELECT count(*) FROM docs").fetchall()[0][0] if has_view(con, "docs") else 0
     # Walk the steps backwards from what was kept: in = out + dropped.
     order = ["ingest", "filter", "near_dup_repo", "exact_dedup", "near_dup", "quality"]
     flowing = kept

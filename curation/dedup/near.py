@@ -214,7 +214,7 @@ class NearDedupBuckets(PipelineStep):
                     UNION ALL
                     SELECT unnest(members[2:-1]), unnest(members[3:]) FROM buckets
                 """)
-        candidates = con.execute("SELECT count(*) FROM (SELECT DISTINCT a, b FROM pairs)").fetchone()[0]
+        candidates = con.execute("SELECT count(*) FROM (SELECT DISTINCT a, b FROM pairs)").fetchall()[0][0]
         self.stat_update("candidate_pairs", value=candidates)
         reader = con.sql("""
             SELECT sa.id AS id_a, sb.id AS id_b, sa.signature AS sig_a, sb.signature AS sig_b

@@ -193,7 +193,7 @@ def available_tokens(tokens_dir: str | Path) -> dict[str, dict[str, int]]:
         if not any(folder.glob("*.parquet")):
             continue
         glob = str(folder / "*.parquet").replace("'", "''")
-        docs, ids = con.execute(f"SELECT count(*), coalesce(sum(n_tokens), 0) FROM read_parquet('{glob}')").fetchone()
+        docs, ids = con.execute(f"SELECT count(*), coalesce(sum(n_tokens), 0) FROM read_parquet('{glob}')").fetchall()[0]
         found[folder.name] = {"documents": int(docs), "tokens": int(ids) + int(docs)}
     if not found:
         raise FileNotFoundError(f"{tokens_dir}: no <source>/*.parquet files inside")
