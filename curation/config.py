@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
+from curation.repo.settings import FimConfig
 from curation.schema import ConfigError, StrictModel, validate
 
 DEFAULT_TOKENIZER = "Tele-AI/TeleChat3-Coder-36B-Thinking"
@@ -108,19 +109,25 @@ class DedupConfig(StrictModel):
     near: NearDedupConfig | None = None
 
 
-class AssembleConfig(StrictModel):
+class FileAssembleConfig(StrictModel):
+    """Stage 1: one document per file."""
+
     unit: Literal["file"] = "file"
+
+
+def _assemble_configs():
+    from curation.repo.settings import RepoAssembleConfig
+
+    return Annotated[FileAssembleConfig | RepoAssembleConfig, Field(discriminator="unit")]
+
+
+AssembleConfig = _assemble_configs()
 
 
 class TokenizerConfig(StrictModel):
     name_or_path: str = DEFAULT_TOKENIZER
     threads: int = Field(1, ge=1, description="SentencePiece threads per task")
     batch_docs: int = Field(256, ge=1)
-
-
-class FimConfig(StrictModel):
-    rate: float = Field(0.5, ge=0, le=1)
-    spm_rate: float = Field(0.5, ge=0, le=1)
 
 
 class PackConfig(StrictModel):
@@ -133,13 +140,7 @@ class PackConfig(StrictModel):
     window_rows: int | None = Field(None, ge=1, description="best_fit: rows packed together (default 64)")
     buckets: int | None = Field(None, ge=1, description="best_fit: shuffle buckets (default from total tokens)")
     rows_per_shard: int = Field(512, ge=1)
-    fim: FimConfig | None = None
-
-    @model_validator(mode="after")
-    def _fim_not_built(self):
-        if self.fim is not None and self.fim.rate > 0:
-            raise ValueError("FIM is not available yet in this version; set pack.fim to null")
-        return self
+    fim: FimConfig | None = Field(None, description="fill-in-the-middle; null: none")
 
 
 class QualityModel(StrictModel):
@@ -213,7 +214,7 @@ class PipelineConfig(StrictModel):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     filters: str | None = Field("filters/code.yaml", description="rule set for code files; null: no filtering")
     dedup: DedupConfig = Field(default_factory=DedupConfig)
-    assemble: AssembleConfig = Field(default_factory=AssembleConfig)
+    assemble: AssembleConfig = Field(default_factory=FileAssembleConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     quality: QualityConfig | None = None
     mixture: str | None = Field(None, description="mixtures/*.yaml; null: every source once, natural shares")
@@ -223,6 +224,8 @@ class PipelineConfig(StrictModel):
 
     @model_validator(mode="after")
     def _mixture_needs_best_fit(self):
+        if self.assemble.unit == "repo" and self.assemble.context and self.assemble.context > self.pack.seq_len:
+            raise ValueError(f"assemble.context {self.assemble.context} is longer than pack.seq_len {self.pack.seq_len}")
         if self.mixture and self.pack.method != "best_fit":
             raise ValueError("a mixture is sampled, shuffled and packed best-fit: set pack.method to best_fit")
         return self

@@ -75,7 +75,12 @@ def summary_data(out: str | Path) -> dict:
             "SELECT step, reason, count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes "
             "FROM removed GROUP BY step, reason ORDER BY step, files DESC, reason"
         ).fetchall()
-    kept = con.execute("SELECT count(*) FROM docs").fetchall()[0][0] if has_view(con, "docs") else 0
+    kept = 0
+    if has_view(con, "docs"):
+        # files, whatever the unit: a repository-level document holds len(files) of them
+        files = "len(files)" if "files" in {c[0] for c in con.execute("DESCRIBE docs").fetchall()} else "1"
+        kept = con.execute(f"SELECT coalesce(sum(CASE WHEN unit = 'repo' THEN {files} ELSE 1 END), 0) FROM docs"
+                           ).fetchall()[0][0]
     # Walk the steps backwards from what was kept: in = out + dropped.
     order = ["ingest", "filter", "near_dup_repo", "exact_dedup", "near_dup", "quality"]
     flowing = kept
@@ -93,7 +98,9 @@ def summary_data(out: str | Path) -> dict:
         per_source = con.execute("SELECT source, count(*), sum(size_bytes) FROM docs GROUP BY source ORDER BY source")
         realized = (index or {}).get("realized", {})
         total = sum(realized.values()) or 1
-        data["sources"] = [(s, n, b, realized.get(s, 0), realized.get(s, 0) / total) for s, n, b in per_source.fetchall()]
+        mixture = (index or {}).get("mixture") or {}
+        data["sources"] = [(s, n, b, realized.get(s, 0), realized.get(s, 0) / total, mixture.get(s))
+                           for s, n, b in per_source.fetchall()]
     if index:
         t = index["totals"]
         data["shards"] = {"files": len(index["shards"]), "rows": t["rows"], "tokens": t["tokens_out"],
@@ -105,12 +112,13 @@ def summary_data(out: str | Path) -> dict:
 
 def summary(out: str | Path) -> str:
     d = summary_data(out)
-    parts = ["Documents per step", format_table(["step", "in", "out", "dropped"], d["steps"])]
+    parts = ["Files per step", format_table(["step", "in", "out", "dropped"], d["steps"])]
     if d["drops"]:
         parts += ["", "Drops by reason", format_table(["step", "reason", "files", "bytes"], d["drops"])]
     if d["sources"]:
         parts += ["", "Tokens per source",
-                  format_table(["source", "documents", "bytes", "tokens", "share"], d["sources"])]
+                  format_table(["source", "documents", "bytes", "tokens in shards", "share", "planned share"],
+                               d["sources"])]
     if d["shards"]:
         s = d["shards"]
         parts += ["", f"Shards: {s['files']} file(s), {s['rows']:,} sequences of {s['seq_len']:,} tokens, "

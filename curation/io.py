@@ -69,6 +69,7 @@ TOKENS_SCHEMA = pa.schema(
         ("id", pa.string()),
         ("source", pa.string()),
         ("n_tokens", pa.int64()),
+        ("fim", pa.string()),  # "" plain, "psm" or "spm"
         ("input_ids", pa.list_(pa.int32())),
     ]
 )

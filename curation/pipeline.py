@@ -133,10 +133,12 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
         if file_level:
             steps.append(NearDedupFilter(str(removals), removed))
         steps += quality_steps(cfg, config_path, removed)
+        steps += assemble_steps(cfg, tokenizer_path, removed)
+        fim = cfg.pack.fim.model_dump() if cfg.pack.fim and cfg.assemble.unit == "file" else None
         return steps + [
             DocSink(str(layout.docs), extra_columns=doc_columns(cfg, config_path)),
             TokenizeStep(tokenizer_path, str(layout.tokens), sources, threads=cfg.tokenizer.threads,
-                         batch_docs=cfg.tokenizer.batch_docs),
+                         batch_docs=cfg.tokenizer.batch_docs, fim=fim),
         ]
 
     def pack():
@@ -179,6 +181,8 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
         token_outputs.append(layout.removed / "near_dup_repo")
     if cfg.quality and cfg.quality.thresholds:
         token_outputs.append(layout.removed / "quality")
+    if cfg.assemble.unit == "repo" and cfg.assemble.drop_syntax_errors:
+        token_outputs.append(layout.removed / "syntax")
     runs.append(Run("tokenize", tasks, workers, tokenize, token_outputs))
     runs.append(Run("pack", 1, 1, pack, files=[layout.shards / "index.json"]))
     return runs
@@ -191,6 +195,10 @@ def _models(cfg: PipelineConfig, config_path) -> dict[str, str]:
 def doc_columns(cfg: PipelineConfig, config_path) -> dict[str, str]:
     """The docs/ columns a pipeline adds to the fixed ones: one per score it writes."""
     columns: dict[str, str] = {}
+    if cfg.assemble.unit == "repo":
+        columns.update(files="list<string>", fim="string", fim_file="string", fim_span="string", order="string")
+    elif cfg.pack.fim:
+        columns.update(fim="string")
     q = cfg.quality
     if q is None:
         return columns
@@ -206,6 +214,25 @@ def doc_columns(cfg: PipelineConfig, config_path) -> dict[str, str]:
     if q.langid_comments:
         columns.update(comment_lang="string", score_comment_lang_v1="float64")
     return columns
+
+
+def assemble_steps(cfg: PipelineConfig, tokenizer_path: str, removed: str) -> list:
+    """Stages 2 and 3: the files of each repository become dependency-ordered chunks that fit
+    the context, with FIM on one file per chunk when asked (curation.repo.step)."""
+    a = cfg.assemble
+    if a.unit != "repo":
+        return []
+    from curation.repo.step import RepoAssembler, SyntaxTagger
+
+    return [
+        SyntaxTagger(removed if a.drop_syntax_errors else None, drop=a.drop_syntax_errors,
+                     max_error_fraction=a.max_syntax_error_fraction, keep_imports=True),
+        RepoAssembler(tokenizer_path, a.max_tokens(cfg.pack.seq_len), order=a.order,
+                      order_by_language=a.order_by_language, separators=a.separators.model_dump(),
+                      keep_scc_together=a.keep_scc_together,
+                      fim=cfg.pack.fim.model_dump() if cfg.pack.fim else None, seed=a.seed,
+                      threads=cfg.tokenizer.threads),
+    ]
 
 
 def quality_steps(cfg: PipelineConfig, config_path, removed: str) -> list:

@@ -54,6 +54,7 @@ def write_tokens(tokens_dir: Path, docs: dict, tasks: int) -> Path:
 
 def mixture(seed: int = 1234, **overrides) -> MixtureConfig:
     data = load_mixture(ROOT / "mixtures" / "stage1_8k.yaml").model_dump()
+    data["groups"]["code"]["sources"]["code"]["max_epochs"] = 2  # fixed here, whatever the shipped file says
     data.update(seed=seed, **overrides)
     return MixtureConfig.model_validate(data)
 

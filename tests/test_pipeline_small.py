@@ -102,7 +102,7 @@ def test_shards_hold_exactly_the_kept_documents(small_run, telechat3):
 
 def test_summary_and_inspect(small_run):
     _, _, out, proc = small_run
-    assert "Documents per step" in proc.stdout and "Drops by reason" in proc.stdout
+    assert "Files per step" in proc.stdout and "Drops by reason" in proc.stdout
     assert "exact_duplicate" in proc.stdout and "Shards:" in proc.stdout
     q = run_cli("inspect", str(out), "--sql", "SELECT count(*) AS n FROM docs WHERE lang = 'python'")
     assert q.returncode == 0 and q.stdout.splitlines()[0].strip() == "n"

@@ -48,12 +48,13 @@ class PackStep(PipelineStep):
                              tokenizer=tokenizer, extra_index=self.index_extra, overwrite=True)
         for source in self.sources:
             for path in files[source]:
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=256, columns=["id", "input_ids"]):
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=256, columns=["id", "fim", "input_ids"]):
                     ids_col = batch.column("input_ids")
+                    fims = batch.column("fim").to_pylist()
                     for i, doc_id in enumerate(batch.column("id").to_pylist()):
                         with self.track_time():
                             ids = ids_col[i].values.to_numpy(zero_copy_only=False)
-                            for row in packer.add(doc_id, source, ids):
+                            for row in packer.add(doc_id, source, ids, fims[i] or ""):
                                 writer.write(row)
                         self.stat_update("documents")
         for row in packer.finish():

@@ -16,8 +16,11 @@ class TokenizeStep(PipelineStep):
     type = "🔢 - TOKENIZER"
 
     def __init__(self, tokenizer_path: str, tokens_folder: str, sources: list[str], *, threads: int = 1,
-                 batch_docs: int = 256):
+                 batch_docs: int = 256, fim: dict | None = None):
+        """fim: FimConfig fields, applied to file-level code documents (repository chunks arrive
+        with their ids, FIM already decided by the assembler)."""
         super().__init__()
+        self.fim = fim
         self.tokenizer_path = tokenizer_path
         self.tokens_folder = tokens_folder
         self.sources = sorted(sources)
@@ -30,17 +33,26 @@ class TokenizeStep(PipelineStep):
         from curation.tokenize.tokenizer import load_tokenizer
 
         tokenizer = load_tokenizer(self.tokenizer_path)
+        fim = self._fim_setup(tokenizer)
         sinks = {s: ParquetSink(Path(self.tokens_folder) / s, TOKENS_SCHEMA) for s in self.sources}
         for sink in sinks.values():
             sink.open(rank)  # every source gets a file per task, empty or not
         try:
             for batch in batched(data, self.batch_docs):
+                # Repository chunks carry their ids: their text shows separators as literal pieces
+                # and must never be encoded.
+                plain = [d for d in batch if "token_ids" not in d.metadata]
                 with self.track_time("batch"):
-                    encoded = tokenizer.encode_batch([d.text for d in batch], num_threads=self.threads)
-                for doc, ids in zip(batch, encoded):
+                    encoded = dict(zip((id(d) for d in plain),
+                                       tokenizer.encode_batch([d.text for d in plain], num_threads=self.threads)))
+                for doc in batch:
+                    if "token_ids" in doc.metadata:
+                        ids, tag = doc.metadata.pop("token_ids"), doc.metadata.get("fim") or ""
+                    else:
+                        ids, tag = self._maybe_fim(doc, encoded[id(doc)], tokenizer, fim)
                     source = doc.metadata["source"]
                     sinks[source].write(
-                        {"id": doc.id, "source": source, "n_tokens": len(ids),
+                        {"id": doc.id, "source": source, "n_tokens": len(ids), "fim": tag,
                          "input_ids": np.asarray(ids, dtype=np.int32)},
                         rank,
                     )
@@ -53,3 +65,23 @@ class TokenizeStep(PipelineStep):
             raise
         for sink in sinks.values():
             sink.close()
+
+    def _fim_setup(self, tokenizer):
+        if not self.fim:
+            return None
+        from curation.repo.settings import FimConfig, resolve_sentinels
+
+        cfg = FimConfig.model_validate(self.fim)
+        return cfg, resolve_sentinels(tokenizer, cfg.sentinels, "pack.fim.sentinels")
+
+    def _maybe_fim(self, doc, ids, tokenizer, fim) -> tuple[list[int], str]:
+        if fim is None or doc.metadata.get("kind") != "code":
+            return ids, ""
+        from curation.fim import apply_fim, fim_rng
+
+        cfg, sentinels = fim
+        result = apply_fim(doc.text, tokenizer, fim_rng(cfg.seed, doc.id), rate=cfg.rate, spm_rate=cfg.spm_rate,
+                           sentinels=sentinels, mode=cfg.mode, lang=doc.metadata.get("lang"), plain_ids=ids)
+        if result.tag:
+            self.stat_update(f"fim_{result.tag}")
+        return result.ids, result.tag
