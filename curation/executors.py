@@ -38,8 +38,14 @@ class ExecutorError(PipelineError):
     """The cluster could not run a stage at all (not reachable, refused the job)."""
 
 
+# datatrove prints every task's INFO log and stats to the console when local_rank is 0; the task
+# logs under OUT/logs/<stage>/logs/ hold all of it anyway, so the console gets errors and one line
+# per finished task. CURATION_VERBOSE=1 brings datatrove's console logs back.
+CONSOLE_LOCAL_RANK = 0 if os.environ.get("CURATION_VERBOSE") else 1
+
+
 def _run_rank(executor: "TaskProcessExecutor", rank: int) -> None:
-    executor._run_for_rank(rank)
+    executor._run_for_rank(rank, CONSOLE_LOCAL_RANK)
 
 
 class TaskProcessExecutor(LocalPipelineExecutor):
@@ -47,6 +53,11 @@ class TaskProcessExecutor(LocalPipelineExecutor):
     exited abnormally, with their exit codes."""
 
     POLL_SECONDS = 0.05
+    stage_name = "stage"
+
+    def _report(self, rank: int, ok: bool, started: float, done: int, total: int) -> None:
+        state = "done" if ok else "FAILED"
+        print(f"[{self.stage_name}] task {rank} {state} in {time.time() - started:.1f}s ({done}/{total})", flush=True)
 
     def run(self):
         import multiprocess
@@ -60,20 +71,23 @@ class TaskProcessExecutor(LocalPipelineExecutor):
         if self.workers == 1:
             # One at a time: in this process, like datatrove, with no process start-up cost.
             pipeline = self.pipeline
-            for rank in todo:
+            for i, rank in enumerate(todo, 1):
                 self.pipeline = deepcopy(pipeline)
+                started = time.time()
                 try:
-                    self._run_for_rank(rank)
+                    self._run_for_rank(rank, CONSOLE_LOCAL_RANK)
                 except Exception:  # noqa: BLE001 - the task's log has the traceback
                     self.failed[rank] = 1
+                self._report(rank, rank not in self.failed, started, i, len(todo))
             self.pipeline = pipeline
             return self._merge_stats()
         ctx = multiprocess.get_context(self.start_method)
-        running = {}
+        running, started, total, finished = {}, {}, len(todo), 0
         while todo or running:
             while todo and len(running) < self.workers:
                 rank = todo.pop(0)
                 proc = ctx.Process(target=_run_rank, args=(self, rank), name=f"task-{rank}")
+                started[rank] = time.time()
                 proc.start()
                 running[rank] = proc
             for rank, proc in list(running.items()):
@@ -82,6 +96,8 @@ class TaskProcessExecutor(LocalPipelineExecutor):
                     if proc.exitcode != 0:
                         self.failed[rank] = proc.exitcode
                     del running[rank]
+                    finished += 1
+                    self._report(rank, proc.exitcode == 0, started[rank], finished, total)
             time.sleep(self.POLL_SECONDS)
         return self._merge_stats()
 
@@ -116,6 +132,7 @@ def run_stage(*, kind: str, name: str, pipeline: list, tasks: int, workers: int,
 def _run_local(*, name, pipeline, tasks, workers, logging_dir, settings, record) -> dict[int, str]:
     executor = TaskProcessExecutor(pipeline=pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
                                    skip_completed=True)
+    executor.stage_name = name
     problems: dict[int, str] = {}
     try:
         executor.run()

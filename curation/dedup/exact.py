@@ -67,7 +67,7 @@ class ExactDedupPlan(PipelineStep):
             skip_removed_repos = "AND (repo || '@' || rev) NOT IN (SELECT id FROM read_parquet($repos))"
         con = duckdb.connect()
         con.execute("SET threads TO 1")
-        table = con.execute(
+        table = con.sql(
             f"""
             WITH bucket AS (
                 SELECT id, content_hash, license_class, task
@@ -79,7 +79,7 @@ class ExactDedupPlan(PipelineStep):
             )
             SELECT id, kept_id, task FROM ranked WHERE id <> kept_id ORDER BY id
             """,
-            params,
+            params=params,
         ).to_arrow_table()
         self.stat_update("duplicates", value=table.num_rows)
         write_table_atomic(table, task_file(self.output_folder, rank))

@@ -252,6 +252,8 @@ def _reload(name: str, path: str, expected_sha256: str) -> Tokenizer:
 
 
 def _load_folder(name: str, folder: Path) -> Tokenizer:
+    # transformers announces at import that PyTorch is absent: true, and irrelevant to tokenizers.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from transformers import AutoTokenizer
 
     folder = Path(folder)
