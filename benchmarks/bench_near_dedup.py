@@ -303,8 +303,8 @@ def print_memory(by_scale: dict[int, dict], states: dict[int, dict], sizes: dict
                  grow_limit: float, floor_mib: float) -> None:
     scales = sorted(by_scale)
     first, last = scales[0], scales[-1]
-    print(f"\n(b) memory, ours: peak RSS MiB of the largest task (own = peak minus RSS before the "
-          f"run, i.e. without interpreter and imports)")
+    print("\n(b) memory, ours: peak RSS MiB of the largest task (own = peak minus RSS before the "
+          "run, i.e. without interpreter and imports)")
     header = "".join(f" {f'{s}x ({sizes[s]:.0f} MB)':>22}" for s in scales)
     print(f"  {'stage':<8}{header}  {f'own {last}x/{first}x':>12}")
     flagged = []

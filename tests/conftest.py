@@ -43,6 +43,17 @@ def registry_corpus() -> Path:
     return target / "src"
 
 
+def load_benchmark(name: str):
+    """A module of benchmarks/ (its per-language helpers are what some tests check)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_config(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -8,11 +8,11 @@ or an earlier chunk) unless A and B are in one import cycle.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import load_benchmark
 
 from curation.ingest.languages import detect_language
 from curation.repo.assemble import RepoFile, assemble_repository
@@ -243,11 +243,7 @@ BYTES_PER_FAMILY = 2 * 2**20  # the decode checks tokenize twice; keep each test
 
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location("bench_imports", ROOT / "benchmarks" / "bench_imports.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_imports", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_imports")
 
 
 @pytest.mark.slow

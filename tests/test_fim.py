@@ -35,7 +35,6 @@ def sentinels(tok) -> FimSentinels:
 @pytest.fixture(scope="module")
 def snippets() -> list[tuple[str, str]]:
     """(id, text): real functions-sized pieces of PyYAML and rich, ~600 characters each."""
-    import datatrove
     import rich
     import yaml
 

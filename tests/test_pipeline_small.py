@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
 from checks import accounted_ids, check_shards, expected_ids_of_collection
 from conftest import ROOT, run_cli, write_config

@@ -6,14 +6,14 @@ written here, with exact expected edges. Slow tests run on the registry corpus.
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import re
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from conftest import load_benchmark
 
 from curation.repo import build_repo_graph, dependency_order, extract_imports, parse, read_repository
 from curation.repo.order import strongly_connected_components
@@ -366,11 +366,7 @@ def test_order_scales_to_50k_files_and_deep_chains():
 # --- real repositories from the registry corpus --------------------------------------------
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location("bench_imports", ROOT / "benchmarks" / "bench_imports.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_imports", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_imports")
 
 
 FAMILIES = ("python", "javascript", "go", "rust", "java", "cpp")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datatrove.data import Document, DocumentsPipeline
+from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curation.documents import RemovedDocRow

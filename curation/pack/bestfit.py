@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from curation.pack.packer import PackedRow
+from curation.pack.packer import PackedRow, document_with_eos
 
 # 64 rows of look-ahead reaches >= 99% fill on real code at 8K-128K (benchmarks/bench_packing.py).
 DEFAULT_WINDOW_ROWS = 64
@@ -77,11 +77,7 @@ class BestFitPacker:
 
     def add(self, doc_id: str, source: str, ids: Sequence[int], fim: str = "") -> Iterator[PackedRow]:
         """Buffer one document; yields the rows that a full window completes. Consume the iterator."""
-        if not doc_id:
-            raise ValueError("doc_id must be non-empty: '' marks the padding segment")
-        doc = np.empty(len(ids) + 1, dtype=np.int32)
-        doc[:-1] = ids
-        doc[-1] = self.eos_id
+        doc = document_with_eos(doc_id, ids, self.eos_id)
         self.tokens_in += len(doc)
         self.documents += 1
         n_full = (len(doc) - 1) // self.seq_len  # full rows cut off the front; the rest is >= 1 token

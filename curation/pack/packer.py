@@ -24,6 +24,16 @@ class PackedRow:
     fim: list[str]  # "" (plain), "psm" or "spm"
 
 
+def document_with_eos(doc_id: str, ids: Sequence[int], eos_id: int) -> np.ndarray:
+    """A document's ids as int32 with EOS appended: what every packer places."""
+    if not doc_id:
+        raise ValueError("doc_id must be non-empty: '' marks the padding segment")
+    doc = np.empty(len(ids) + 1, dtype=np.int32)
+    doc[:-1] = ids
+    doc[-1] = eos_id
+    return doc
+
+
 class ConcatPacker:
     """"concat": documents in the order given, each followed by EOS, cut into rows of seq_len.
 
@@ -51,11 +61,7 @@ class ConcatPacker:
 
     def add(self, doc_id: str, source: str, ids: Sequence[int], fim: str = "") -> Iterator[PackedRow]:
         """Append one document; yields every row it completes. Consume the iterator."""
-        if not doc_id:
-            raise ValueError("doc_id must be non-empty: '' marks the padding segment")
-        doc = np.empty(len(ids) + 1, dtype=np.int32)
-        doc[:-1] = ids
-        doc[-1] = self.eos_id
+        doc = document_with_eos(doc_id, ids, self.eos_id)
         self.tokens_in += len(doc)
         self.documents += 1
         pos = 0

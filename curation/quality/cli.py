@@ -10,7 +10,6 @@ The lead wires them into curation/cli.py:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
