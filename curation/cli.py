@@ -174,9 +174,15 @@ def cmd_validate(args) -> int:
 
 
 def cmd_inspect(args) -> int:
+    import duckdb
+
     from curation.inspect import query, summary
 
-    print(query(args.out, args.sql) if args.sql else summary(args.out))
+    try:
+        print(query(args.out, args.sql) if args.sql else summary(args.out))
+    except duckdb.Error as err:
+        print(f"error: {args.out}: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

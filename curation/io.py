@@ -70,6 +70,7 @@ TOKENS_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("n_tokens", pa.int64()),
         ("fim", pa.string()),  # "" plain, "psm" or "spm"
+        ("cuts", pa.list_(pa.int32())),  # offsets where the packer may cut (repository file boundaries)
         ("input_ids", pa.list_(pa.int32())),
     ]
 )

@@ -125,3 +125,31 @@ def test_rejects_bad_arguments():
         BestFitPacker(seq_len=1, eos_id=EOS, pad_id=PAD)
     with pytest.raises(ValueError, match="doc_id"):
         list(BestFitPacker(seq_len=8, eos_id=EOS, pad_id=PAD).add("", "s", [1]))
+
+
+def test_a_document_with_cut_points_fills_a_gap_at_a_declared_boundary():
+    seq_len, eos, pad = 100, 2, 3
+    packer = BestFitPacker(seq_len=seq_len, eos_id=eos, pad_id=pad, window_rows=1, max_open_rows=4, min_cut_gap=10)
+    # first window: rows with 39 and 54 tokens free stay open
+    rows = list(packer.add("a", "s", list(range(100, 160)))) + list(packer.add("b", "s", list(range(300, 345))))
+    # second window: the repository chunk (91 tokens) fits no open row, so it is cut at 50, the
+    # largest declared boundary whose head (50 ids + its own EOS) fits the roomiest row (54 free)
+    rows += list(packer.add("repo#0", "s", list(range(200, 290)), cuts=[20, 35, 50]))
+    rows += list(packer.add("c", "s", list(range(400, 420)))) + list(packer.finish())
+    segments = {d: r.input_ids[r.cu_seqlens[k]:r.cu_seqlens[k + 1]].tolist()
+                for r in rows for k, d in enumerate(r.doc_ids) if d}
+    assert segments["repo#0"] == list(range(200, 250)) + [eos]
+    assert segments["repo#0~1"] == list(range(250, 290)) + [eos]
+    assert packer.cut_documents == 1 and packer.inserted_eos == {"s": 1}
+    assert packer.tokens_in == packer.tokens_out == 61 + 46 + 91 + 21 + 1
+    assert packer.rows * seq_len == packer.tokens_out + packer.padding
+
+
+def test_no_cut_without_declared_points_or_below_the_gap():
+    for cuts, gap in ((None, 10), ([20, 35, 50], 60)):
+        packer = BestFitPacker(seq_len=100, eos_id=2, pad_id=3, window_rows=1, max_open_rows=4, min_cut_gap=gap)
+        rows = list(packer.add("a", "s", list(range(100, 160)))) + list(packer.add("b", "s", list(range(300, 345))))
+        rows += list(packer.add("repo#0", "s", list(range(200, 290)), cuts=cuts))
+        rows += list(packer.add("c", "s", list(range(400, 420)))) + list(packer.finish())
+        assert packer.cut_documents == 0
+        assert sorted(d for r in rows for d in r.doc_ids if d) == ["a", "b", "c", "repo#0"]

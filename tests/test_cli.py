@@ -94,3 +94,9 @@ def test_missing_input_path_fails_before_any_work(tmp_path):
 def test_inspect_on_a_missing_folder_is_a_clear_error(tmp_path):
     proc = run_cli("inspect", str(tmp_path / "missing"))
     assert proc.returncode == 1 and "not an output folder" in proc.stderr
+
+
+def test_inspect_sql_errors_are_one_clear_line(tmp_path):
+    (tmp_path / "docs").mkdir()
+    proc = run_cli("inspect", str(tmp_path), "--sql", "SELECT nope FROM nowhere")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr

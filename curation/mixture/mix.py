@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def mix_shards(plan: Plan, tokens_dir: str | Path, shards_dir: str | Path, *, tokenizer: Tokenizer, seq_len: int,
                rows_per_shard: int, work_dir: str | Path, buckets: int | None = None,
                window_rows: int | None = None, extra_index: dict[str, Any] | None = None,
-               keep_buckets: bool = False) -> dict:
+               keep_buckets: bool = False, min_cut_gap: int | None = None) -> dict:
     from curation.mixture.sample import default_buckets, read_buckets, sample_plan, write_buckets
     from curation.pack.bestfit import DEFAULT_WINDOW_ROWS, BestFitPacker
     from curation.pack.shards import ShardWriter
@@ -34,7 +34,8 @@ def mix_shards(plan: Plan, tokens_dir: str | Path, shards_dir: str | Path, *, to
     files = write_buckets(samples, tokens_dir, bucket_dir, seed=plan.seed, buckets=buckets)
 
     window_rows = window_rows or DEFAULT_WINDOW_ROWS
-    packer = BestFitPacker(seq_len=seq_len, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, window_rows=window_rows)
+    packer = BestFitPacker(seq_len=seq_len, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, window_rows=window_rows,
+                           min_cut_gap=min_cut_gap)
     index_extra = {
         **(extra_index or {}),
         "mixture": plan.shares(),
@@ -48,14 +49,20 @@ def mix_shards(plan: Plan, tokens_dir: str | Path, shards_dir: str | Path, *, to
     }
     writer = ShardWriter(Path(shards_dir), seq_len=seq_len, rows_per_shard=rows_per_shard, tokenizer=tokenizer,
                          extra_index=index_extra, overwrite=True)
-    for doc_id, source, ids, fim in read_buckets(files):
-        for row in packer.add(doc_id, source, ids, fim):
+    for doc_id, source, ids, fim, cuts in read_buckets(files):
+        for row in packer.add(doc_id, source, ids, fim, cuts=cuts):
             writer.write(row)
     for row in packer.finish():
         writer.write(row)
-    index = writer.finish(tokens_in=packer.tokens_in, documents=packer.documents)
-    if index["realized"] != dict(sorted(sampled.items())):
-        raise AssertionError(f"{shards_dir}: realized tokens {index['realized']} != sampled {sampled}")
+    writer.extra_index["packing"] = {"method": "best_fit", "split_documents": packer.split_documents,
+                                     "cut_documents": packer.cut_documents, "inserted_eos": packer.inserted_eos}
+    # every cut adds a document that ends in shards: the head piece with its own EOS
+    index = writer.finish(tokens_in=packer.tokens_in,
+                          documents=packer.documents + sum(packer.inserted_eos.values()))
+    # Sampled tokens, plus the EOS that ends each piece cut off a repository chunk to fill a row.
+    expected = {s: t + packer.inserted_eos.get(s, 0) for s, t in sampled.items()}
+    if index["realized"] != dict(sorted(expected.items())):
+        raise AssertionError(f"{shards_dir}: realized tokens {index['realized']} != sampled {expected}")
     if not keep_buckets:
         shutil.rmtree(bucket_dir)
     return index

@@ -125,7 +125,7 @@ def bucket_schema():
     import pyarrow as pa
 
     return pa.schema([("key", pa.uint64()), ("source", pa.string()), ("id", pa.string()), ("repeat", pa.int32()),
-                      ("fim", pa.string()), ("input_ids", pa.list_(pa.int32()))])
+                      ("fim", pa.string()), ("cuts", pa.list_(pa.int32())), ("input_ids", pa.list_(pa.int32()))])
 
 
 def write_buckets(samples: list[SourceSample], tokens_dir: str | Path, bucket_dir: str | Path, *, seed: int,
@@ -153,7 +153,8 @@ def write_buckets(samples: list[SourceSample], tokens_dir: str | Path, bucket_di
     try:
         for sample in samples:
             for path in source_files(tokens_dir, sample.source):
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=BUFFER_ROWS, columns=["id", "fim", "input_ids"]):
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=BUFFER_ROWS,
+                                                                columns=["id", "fim", "cuts", "input_ids"]):
                     ids = batch.column("id").to_pylist()
                     hashes = np.array([seeded_hash(seed, "sample", sample.source, i, sample.full_passes) for i in ids],
                                       dtype=np.uint64)
@@ -174,7 +175,8 @@ def write_buckets(samples: list[SourceSample], tokens_dir: str | Path, bucket_di
                         pending[b].append(pa.Table.from_arrays([
                             pa.array(keys_a[sel]), pa.array([sample.source] * len(sel)),
                             batch.column("id").take(take), pa.array(repeats_a[sel]),
-                            batch.column("fim").take(take), batch.column("input_ids").take(take)], schema=schema))
+                            batch.column("fim").take(take), batch.column("cuts").take(take),
+                            batch.column("input_ids").take(take)], schema=schema))
                         pending_rows[b] += len(sel)
                         if pending_rows[b] >= BUFFER_ROWS:
                             flush(b)
@@ -191,8 +193,8 @@ def write_buckets(samples: list[SourceSample], tokens_dir: str | Path, bucket_di
     return finals
 
 
-def read_buckets(bucket_files: list[Path]) -> Iterator[tuple[str, str, np.ndarray, str]]:
-    """(doc_id, source, ids, fim tag) in shuffled order: bucket after bucket, each sorted by its seeded key
+def read_buckets(bucket_files: list[Path]) -> Iterator[tuple[str, str, np.ndarray, str, list[int] | None]]:
+    """(doc_id, source, ids, fim tag, cut offsets) in shuffled order: bucket after bucket, each sorted by its seeded key
     (ties, which a 64-bit hash makes rare, by source, id and repeat: still deterministic)."""
     import pyarrow.parquet as pq
 
@@ -200,7 +202,7 @@ def read_buckets(bucket_files: list[Path]) -> Iterator[tuple[str, str, np.ndarra
         table = pq.read_table(path).sort_by([("key", "ascending"), ("source", "ascending"), ("id", "ascending"),
                                              ("repeat", "ascending")])
         ids_col = table.column("input_ids")
-        fims = table.column("fim").to_pylist()
+        fims, cuts = table.column("fim").to_pylist(), table.column("cuts").to_pylist()
         for i, (doc_id, source) in enumerate(zip(table.column("id").to_pylist(), table.column("source").to_pylist())):
-            yield doc_id, source, ids_col[i].values.to_numpy(zero_copy_only=False), fims[i] or ""
+            yield doc_id, source, ids_col[i].values.to_numpy(zero_copy_only=False), fims[i] or "", cuts[i]
         del table, ids_col

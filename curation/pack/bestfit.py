@@ -39,11 +39,14 @@ class _Row:
 
 
 class _Piece:
-    __slots__ = ("doc_id", "source", "fim", "tokens", "lead")
+    __slots__ = ("doc_id", "source", "fim", "tokens", "lead", "cuts", "part")
 
-    def __init__(self, doc_id: str, source: str, fim: str, tokens: np.ndarray, lead: list[np.ndarray]) -> None:
+    def __init__(self, doc_id: str, source: str, fim: str, tokens: np.ndarray, lead: list[np.ndarray],
+                 cuts: list[int] | None = None, part: int = 0) -> None:
         self.doc_id, self.source, self.fim, self.tokens = doc_id, source, fim, tokens
         self.lead = lead  # full seq_len rows of the same document that come before `tokens`
+        self.cuts = cuts or []  # offsets in `tokens` where it may become two documents
+        self.part = part  # pieces already cut off this document
 
 
 class BestFitPacker:
@@ -52,7 +55,9 @@ class BestFitPacker:
     tokens_in == tokens_out and rows * seq_len == tokens_out + padding."""
 
     def __init__(self, *, seq_len: int, eos_id: int, pad_id: int, window_rows: int = DEFAULT_WINDOW_ROWS,
-                 max_open_rows: int | None = None) -> None:
+                 max_open_rows: int | None = None, min_cut_gap: int | None = None) -> None:
+        """min_cut_gap: a document with declared cut points that fits no open row is cut to fill
+        the roomiest open row when that row has at least this much space (default seq_len / 32)."""
         if seq_len < 2:
             raise ValueError(f"seq_len must be >= 2, got {seq_len}")
         if window_rows < 1:
@@ -68,6 +73,10 @@ class BestFitPacker:
         self.rows = 0
         self.documents = 0
         self.split_documents = 0
+        self.cut_documents = 0  # documents cut at a declared point to fill a row
+        self.inserted_eos: dict[str, int] = {}  # source -> EOS ending a cut-off head piece
+        # 1/32 of a row: below that, cutting a document buys less than 3% fill (benchmarks/bench_packing.py)
+        self.min_cut_gap = max(1, seq_len // 32) if min_cut_gap is None else min_cut_gap
         self._window: list[_Piece] = []
         self._window_tokens = 0
         self._open: list[_Row] = []  # by row number
@@ -75,15 +84,23 @@ class BestFitPacker:
         self._by_number: dict[int, _Row] = {}
         self._next_number = 0
 
-    def add(self, doc_id: str, source: str, ids: Sequence[int], fim: str = "") -> Iterator[PackedRow]:
-        """Buffer one document; yields the rows that a full window completes. Consume the iterator."""
+    def add(self, doc_id: str, source: str, ids: Sequence[int], fim: str = "",
+            cuts: Sequence[int] | None = None) -> Iterator[PackedRow]:
+        """Buffer one document; yields the rows that a full window completes. Consume the iterator.
+
+        cuts: offsets in `ids` where the document may be divided into separate training documents
+        (a repository chunk's file boundaries). A document that fits no open row is cut at the
+        largest such point that fills the roomiest row: the head gets an EOS of its own (counted
+        in `tokens_in` and `inserted_eos`) and the rest is packed on as `{doc_id}~{k}`."""
         doc = document_with_eos(doc_id, ids, self.eos_id)
         self.tokens_in += len(doc)
         self.documents += 1
         n_full = (len(doc) - 1) // self.seq_len  # full rows cut off the front; the rest is >= 1 token
         lead = [doc[k * self.seq_len : (k + 1) * self.seq_len] for k in range(n_full)]
         self.split_documents += bool(lead)
-        self._window.append(_Piece(doc_id, source, fim, doc[n_full * self.seq_len :], lead))
+        offset = n_full * self.seq_len
+        usable = sorted(c - offset for c in (cuts or ()) if offset < c < len(doc) - 1)
+        self._window.append(_Piece(doc_id, source, fim, doc[offset:], lead, usable if not lead else None))
         self._window_tokens += len(doc)
         if self._window_tokens >= self.window_tokens:
             yield from self._pack_window(flush=False)
@@ -126,6 +143,12 @@ class BestFitPacker:
             # so one such remainder per row. Rows that hold one are rare; skipping them is short.
             while at < len(self._space) and self._by_number[self._space[at][1]].pieces[0].lead:
                 at += 1
+        if at >= len(self._space) and piece.cuts and self._space and self._space[-1][0] >= self.min_cut_gap:
+            head, tail = self._cut(piece, self._space[-1][0])
+            if head is not None:
+                self._place(head)
+                self._place(tail)
+                return
         if at < len(self._space):
             _, number = self._space.pop(at)
             row = self._by_number[number]
@@ -141,6 +164,27 @@ class BestFitPacker:
         row.space -= n
         if row.space > 0:
             bisect.insort(self._space, (row.space, row.number))
+
+    def _cut(self, piece: _Piece, room: int) -> tuple[_Piece | None, _Piece | None]:
+        """Head (ids up to the largest cut that leaves room for its EOS, plus that EOS) and tail."""
+        k = bisect.bisect_right(piece.cuts, room - 1) - 1
+        if k < 0:
+            return None, None
+        at = piece.cuts[k]
+        head_tokens = np.empty(at + 1, dtype=np.int32)
+        head_tokens[:at] = piece.tokens[:at]
+        head_tokens[at] = self.eos_id
+        self.tokens_in += 1
+        self.inserted_eos[piece.source] = self.inserted_eos.get(piece.source, 0) + 1
+        if piece.part == 0:
+            self.cut_documents += 1
+        head_id = piece.doc_id if piece.part == 0 else f"{piece.doc_id}~{piece.part}"
+        base_id = piece.doc_id
+        # fim stays the document's tag on every piece: "one file of this document is FIM-arranged"
+        head = _Piece(head_id, piece.source, piece.fim, head_tokens, [])
+        tail = _Piece(base_id, piece.source, piece.fim, piece.tokens[at:], [], [c - at for c in piece.cuts[k + 1:]],
+                      piece.part + 1)
+        return head, tail
 
     def _fullest_beyond_limit(self) -> list[_Row]:
         excess = len(self._open) - self.max_open_rows
@@ -160,7 +204,7 @@ class BestFitPacker:
         pos = 0
         for piece in pieces:
             starts.append(pos)
-            doc_ids.append(piece.doc_id)
+            doc_ids.append(piece.doc_id if piece.part == 0 else f"{piece.doc_id}~{piece.part}")
             sources.append(piece.source)
             fims.append(piece.fim)
             ids[pos : pos + len(piece.tokens)] = piece.tokens

@@ -87,6 +87,8 @@ class RepoChunk:
     fim: str = ""
     fim_file: str | None = None
     fim_span: str = ""   # "char" or the syntax kind of the middle
+    cuts: list[int] = field(default_factory=list)  # offsets of the file separators after the first:
+    #                  where the packer may cut the chunk into separate training documents
 
 
 @dataclass
@@ -266,7 +268,10 @@ def _materialize(k: int, plan, files: Mapping[str, RepoFile], tokenizer: "Tokeni
     spans: list[FileSpan] = []
     size_bytes = 0
     weight: Counter[str] = Counter()
+    cuts: list[int] = []
     for path, a, b, part, parts, part_chars in plan:
+        if spans:
+            cuts.append(len(ids))
         ids.append(separators.file)
         ids.extend(path_ids[path])
         content = files[path].text
@@ -294,7 +299,7 @@ def _materialize(k: int, plan, files: Mapping[str, RepoFile], tokenizer: "Tokeni
     lang = min(weight, key=lambda x: (-weight[x], x)) if weight else None
     return RepoChunk(chunk_id, k, [p for p, *_ in plan], [files[p].id for p, *_ in plan], ids, "".join(text),
                      spans, size_bytes, lang, fim_result.tag if fim_result else "", fim_path if fim_result else None,
-                     fim_result.span if fim_result else "")
+                     fim_result.span if fim_result else "", cuts)
 
 
 def _chunk_fim(chunk_id: str, plan, files, tokenizer, content_ids, fim: FimSettings, room: int):

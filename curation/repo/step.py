@@ -167,7 +167,7 @@ class RepoAssembler(PipelineStep):
                 "files": chunk.files, "lang": chunk.lang, "lang_kind": language_kind(chunk.lang),
                 "size_bytes": chunk.size_bytes, "license": license, "license_class": license_class,
                 "task": rank, "order": assembly.mode, "fim": chunk.fim, "fim_file": chunk.fim_file,
-                "fim_span": chunk.fim_span, "token_ids": chunk.token_ids,
+                "fim_span": chunk.fim_span, "token_ids": chunk.token_ids, "token_cuts": chunk.cuts,
             })
 
 

@@ -46,13 +46,14 @@ class TokenizeStep(PipelineStep):
                     encoded = dict(zip((id(d) for d in plain),
                                        tokenizer.encode_batch([d.text for d in plain], num_threads=self.threads)))
                 for doc in batch:
+                    cuts = doc.metadata.pop("token_cuts", None)
                     if "token_ids" in doc.metadata:
                         ids, tag = doc.metadata.pop("token_ids"), doc.metadata.get("fim") or ""
                     else:
                         ids, tag = self._maybe_fim(doc, encoded[id(doc)], tokenizer, fim)
                     source = doc.metadata["source"]
                     sinks[source].write(
-                        {"id": doc.id, "source": source, "n_tokens": len(ids), "fim": tag,
+                        {"id": doc.id, "source": source, "n_tokens": len(ids), "fim": tag, "cuts": cuts,
                          "input_ids": np.asarray(ids, dtype=np.int32)},
                         rank,
                     )
