@@ -113,6 +113,16 @@ class FileAssembleConfig(StrictModel):
     """Stage 1: one document per file."""
 
     unit: Literal["file"] = "file"
+    syntax_signals: bool = Field(False, description="parse supported languages with tree-sitter: has_syntax_error "
+                                                    "and syntax_error_fraction columns in docs/")
+    drop_syntax_errors: bool = Field(False, description="drop files whose syntax error share exceeds the bound")
+    max_syntax_error_fraction: float = Field(0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _drop_needs_signals(self):
+        if self.drop_syntax_errors and not self.syntax_signals:
+            raise ValueError("drop_syntax_errors needs syntax_signals: true")
+        return self
 
 
 def _assemble_configs():

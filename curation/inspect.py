@@ -82,7 +82,7 @@ def summary_data(out: str | Path) -> dict:
         kept = con.execute(f"SELECT coalesce(sum(CASE WHEN unit = 'repo' THEN {files} ELSE 1 END), 0) FROM docs"
                            ).fetchall()[0][0]
     # Walk the steps backwards from what was kept: in = out + dropped.
-    order = ["ingest", "filter", "near_dup_repo", "exact_dedup", "near_dup", "quality"]
+    order = ["ingest", "filter", "near_dup_repo", "exact_dedup", "near_dup", "quality", "syntax"]
     flowing = kept
     rows = []
     for step in reversed(order):

@@ -181,7 +181,7 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
         token_outputs.append(layout.removed / "near_dup_repo")
     if cfg.quality and cfg.quality.thresholds:
         token_outputs.append(layout.removed / "quality")
-    if cfg.assemble.unit == "repo" and cfg.assemble.drop_syntax_errors:
+    if cfg.assemble.drop_syntax_errors:
         token_outputs.append(layout.removed / "syntax")
     runs.append(Run("tokenize", tasks, workers, tokenize, token_outputs))
     runs.append(Run("pack", 1, 1, pack, files=[layout.shards / "index.json"]))
@@ -197,8 +197,11 @@ def doc_columns(cfg: PipelineConfig, config_path) -> dict[str, str]:
     columns: dict[str, str] = {}
     if cfg.assemble.unit == "repo":
         columns.update(files="list<string>", fim="string", fim_file="string", fim_span="string", order="string")
-    elif cfg.pack.fim:
-        columns.update(fim="string")
+    else:
+        if cfg.pack.fim:
+            columns.update(fim="string")
+        if cfg.assemble.syntax_signals:
+            columns.update(has_syntax_error="bool", syntax_error_fraction="float64")
     q = cfg.quality
     if q is None:
         return columns
@@ -220,9 +223,13 @@ def assemble_steps(cfg: PipelineConfig, tokenizer_path: str, removed: str) -> li
     """Stages 2 and 3: the files of each repository become dependency-ordered chunks that fit
     the context, with FIM on one file per chunk when asked (curation.repo.step)."""
     a = cfg.assemble
-    if a.unit != "repo":
-        return []
     from curation.repo.step import RepoAssembler, SyntaxTagger
+
+    if a.unit == "file":
+        if not a.syntax_signals:
+            return []
+        return [SyntaxTagger(removed if a.drop_syntax_errors else None, drop=a.drop_syntax_errors,
+                             max_error_fraction=a.max_syntax_error_fraction)]
 
     return [
         SyntaxTagger(removed if a.drop_syntax_errors else None, drop=a.drop_syntax_errors,

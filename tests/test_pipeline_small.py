@@ -123,3 +123,24 @@ def test_a_different_config_refuses_the_same_out(small_run):
     _, cfg, out, _ = small_run
     proc = run_cli("run", str(cfg), "--out", str(out), "--set", "pack.seq_len=2048")
     assert proc.returncode == 2 and "holds a run of a different config" in proc.stderr
+
+
+def test_syntax_signals_and_the_option_to_drop_unparsable_files(tmp_path, telechat3):
+    repo = tmp_path / "repos" / "r"
+    repo.mkdir(parents=True)
+    good = "def ok(x):\n    return x + 1\n\n\nprint(ok(1))\n"
+    (repo / "good.py").write_text(good)
+    (repo / "broken.py").write_text(good.replace("def ok(x):", "def ok(x:") + "if (:\n    pass\n")
+    (repo / "main.go").write_text("package main\n\nimport \"fmt\"\n\nfunc main() {\n\tfmt.Println(1)\n}\n")
+    base = {"name": "syn", "inputs": {"code": {"kind": "repos", "paths": [str(repo)], "layout": "repo"}},
+            "filters": str(ROOT / "filters" / "code.yaml"), "tokenizer": {"name_or_path": str(telechat3)},
+            "pack": {"seq_len": 256}, "executor": {"tasks": 1, "workers": 1}}
+    flag = write_config(tmp_path / "flag.yaml", {**base, "assemble": {"unit": "file", "syntax_signals": True}})
+    assert run_cli("run", str(flag), "--out", str(tmp_path / "flag")).returncode == 0
+    rows = dict(duckdb.sql(f"SELECT path, has_syntax_error FROM '{tmp_path}/flag/docs/*.parquet'").fetchall())
+    assert rows == {"good.py": False, "broken.py": True, "main.go": False}
+    drop = write_config(tmp_path / "drop.yaml", {**base, "assemble": {"unit": "file", "syntax_signals": True,
+                                                                      "drop_syntax_errors": True}})
+    assert run_cli("run", str(drop), "--out", str(tmp_path / "drop")).returncode == 0
+    removed = duckdb.sql(f"SELECT id, reason FROM '{tmp_path}/drop/removed/syntax/*.parquet'").fetchall()
+    assert removed == [("r@worktree:broken.py", "syntax_error")]
