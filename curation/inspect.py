@@ -95,12 +95,15 @@ def summary_data(out: str | Path) -> dict:
     index_path = out / "shards" / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else None
     if has_view(con, "docs"):
-        per_source = con.execute("SELECT source, count(*), sum(size_bytes) FROM docs GROUP BY source ORDER BY source")
+        per_source = {s: (n, b) for s, n, b in con.execute(
+            "SELECT source, count(*), sum(size_bytes) FROM docs GROUP BY source ORDER BY source").fetchall()}
         realized = (index or {}).get("realized", {})
-        total = sum(realized.values()) or 1
         mixture = (index or {}).get("mixture") or {}
-        data["sources"] = [(s, n, b, realized.get(s, 0), realized.get(s, 0) / total, mixture.get(s))
-                           for s, n, b in per_source.fetchall()]
+        total = sum(realized.values()) or 1
+        # a mixture may split a source by language: `code:python` and so on are rows of their own
+        keys = sorted(set(per_source) | set(realized))
+        data["sources"] = [(k, *per_source.get(k, (None, None)), realized.get(k, 0), realized.get(k, 0) / total,
+                            mixture.get(k)) for k in keys]
     if index:
         t = index["totals"]
         data["shards"] = {"files": len(index["shards"]), "rows": t["rows"], "tokens": t["tokens_out"],

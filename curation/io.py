@@ -69,6 +69,7 @@ TOKENS_SCHEMA = pa.schema(
         ("id", pa.string()),
         ("source", pa.string()),
         ("n_tokens", pa.int64()),
+        ("lang", pa.string()),  # for mixtures that split a source by language
         ("fim", pa.string()),  # "" plain, "psm" or "spm"
         ("cuts", pa.list_(pa.int32())),  # offsets where the packer may cut (repository file boundaries)
         ("input_ids", pa.list_(pa.int32())),

@@ -63,3 +63,28 @@ def test_packing_fill_and_token_balance(mixed):
     t = index["totals"]
     assert t["tokens_in"] == t["tokens_out"] and t["rows"] * 8192 == t["tokens_out"] + t["padding"]
     assert t["tokens_out"] / (t["rows"] * 8192) >= 0.99
+
+
+def test_code_split_by_language(tmp_path, telechat3):
+    """The code share split by language: python 0.5, c 0.2, everything else ('*') 0.3 of the code."""
+    mixture = write_config(tmp_path / "mixture.yaml", {
+        "name": "by-language", "seed": 3, "total_tokens": None,
+        "groups": {"code": {"weight": 1.0, "sources": {"code": {
+            "weight": 1.0, "max_epochs": 3, "languages": {"python": 0.5, "c": 0.2, "*": 0.3}}}}},
+    })
+    cfg = write_config(tmp_path / "p.yaml", {
+        "name": "langs", "inputs": {"code": {"kind": "installed", "names": ["pyyaml", "rich", "numpy"]}},
+        "filters": str(ROOT / "filters" / "code.yaml"), "mixture": str(mixture),
+        "tokenizer": {"name_or_path": str(telechat3)}, "executor": {"tasks": 2, "workers": 2},
+    })
+    out = tmp_path / "out"
+    proc = run_cli("run", str(cfg), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    index = json.loads((out / "shards" / "index.json").read_text())
+    total = sum(index["realized"].values())
+    realized = {s: t / total for s, t in index["realized"].items()}
+    assert set(realized) == {"code:python", "code:c", "code:*"}
+    for source, share in {"code:python": 0.5, "code:c": 0.2, "code:*": 0.3}.items():
+        assert abs(realized[source] - share) <= 0.005, realized
+    plan = run_cli("plan", str(mixture), "--tokens", str(out / "tokens"), "--out", str(tmp_path / "plan.json"))
+    assert plan.returncode == 0 and "code:python" in plan.stdout and "code:*" in plan.stdout

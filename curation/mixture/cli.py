@@ -33,7 +33,7 @@ def cmd_plan(args) -> int:
 
     mixture = load_mixture(args.mixture)  # ConfigError: reported by curation.cli.main
     try:
-        available = available_tokens(args.tokens)
+        available = available_tokens(args.tokens, mixture.language_splits())
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -96,8 +96,42 @@ def _normalized(weights: dict[str, float], what: str, warnings: list[str]) -> di
     return {k: w / total for k, w in weights.items()}
 
 
+def expand_languages(mixture: MixtureConfig) -> MixtureConfig:
+    """A source split by language becomes one source per language, `{source}:{lang}` (and
+    `{source}:*` for the rest), sharing its weight by the language weights. The sub-sources are
+    optional one by one; `plan_mixture` checks that a required source has some tokens."""
+    from curation.mixture_config import MixtureConfig, SourceShare
+
+    if not mixture.language_splits():
+        return mixture
+    data = mixture.model_dump()
+    for group in data["groups"].values():
+        expanded = {}
+        for name, src in group["sources"].items():
+            langs = src.pop("languages")
+            if not langs:
+                expanded[name] = src
+                continue
+            total = sum(langs.values())
+            for lang, w in langs.items():
+                expanded[f"{name}:{lang}"] = SourceShare(weight=src["weight"] * w / total, max_epochs=src["max_epochs"],
+                                                         required=False).model_dump()
+        group["sources"] = expanded
+    return MixtureConfig.model_validate(data)
+
+
 def plan_mixture(mixture: MixtureConfig, available: dict[str, dict[str, int]]) -> Plan:
-    """Tokens per source. `available`: source -> {"tokens": ids + EOS, "documents": n}."""
+    """Tokens per source. `available`: source -> {"tokens": ids + EOS, "documents": n} (with
+    `{source}:{lang}` entries for sources the mixture splits by language: `available_tokens`)."""
+    splits = mixture.language_splits()
+    if splits:
+        plan = plan_mixture(expand_languages(mixture), available)
+        for gname, group in mixture.groups.items():
+            for sname, src in group.sources.items():
+                if src.languages and src.required and not any(
+                        available.get(f"{sname}:{lang}", {}).get("tokens") for lang in src.languages):
+                    plan.errors.append(f"{sname}: required source has no tokens in the languages it is split by")
+        return plan
     warnings: list[str] = []
     errors: list[str] = []
     group_of: dict[str, str] = {}
@@ -177,10 +211,11 @@ def plan_mixture(mixture: MixtureConfig, available: dict[str, dict[str, int]]) -
                 warnings=warnings, errors=errors)
 
 
-def available_tokens(tokens_dir: str | Path) -> dict[str, dict[str, int]]:
-    """Documents and tokens (ids + EOS) per source of `OUT/tokens/<source>/*.parquet`.
+def available_tokens(tokens_dir: str | Path, splits: dict[str, list[str]] | None = None) -> dict[str, dict[str, int]]:
+    """Documents and tokens (ids + EOS) per source of `OUT/tokens/<source>/*.parquet`, and per
+    `{source}:{lang}` for the sources in `splits` (source -> languages, '*' for the rest).
 
-    Reads only the n_tokens column (DuckDB), never the ids.
+    Reads only the n_tokens and lang columns (DuckDB), never the ids.
     """
     import duckdb
 
@@ -195,9 +230,29 @@ def available_tokens(tokens_dir: str | Path) -> dict[str, dict[str, int]]:
         glob = str(folder / "*.parquet").replace("'", "''")
         docs, ids = con.execute(f"SELECT count(*), coalesce(sum(n_tokens), 0) FROM read_parquet('{glob}')").fetchall()[0]
         found[folder.name] = {"documents": int(docs), "tokens": int(ids) + int(docs)}
+        if splits and folder.name in splits:
+            for lang, n, t in con.execute(
+                    f"SELECT {language_case('lang', splits[folder.name])} AS part, count(*), sum(n_tokens) "
+                    f"FROM read_parquet('{glob}', union_by_name=true) GROUP BY part").fetchall():
+                if lang is not None:
+                    found[f"{folder.name}:{lang}"] = {"documents": int(n), "tokens": int(t) + int(n)}
     if not found:
         raise FileNotFoundError(f"{tokens_dir}: no <source>/*.parquet files inside")
     return found
+
+
+def language_case(column: str, languages: list[str]) -> str:
+    """SQL: the sub-source a row's language belongs to ('*' for unlisted ones if asked, else NULL)."""
+    listed = [lang for lang in languages if lang != "*"]
+    quoted = ", ".join("'" + lang.replace("'", "''") + "'" for lang in listed) or "NULL"
+    rest = "'*'" if "*" in languages else "NULL"
+    return f"CASE WHEN {column} IN ({quoted}) THEN {column} ELSE {rest} END"
+
+
+def split_source(source: str) -> tuple[str, str | None]:
+    """('code', 'python') for the sub-source 'code:python'; ('code', None) for a plain source."""
+    base, sep, lang = source.partition(":")
+    return base, (lang if sep else None)
 
 
 def format_plan(plan: Plan) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from curation.mixture.plan import Plan
+from curation.mixture.plan import Plan, split_source
 
 BUCKET_BYTES = 256 << 20  # ids are int32: one bucket holds ~64M tokens, what a worker sorts in memory
 BUFFER_ROWS = 1024  # rows buffered per bucket before a write: bounded memory, not-too-small row groups
@@ -43,40 +43,65 @@ class SourceSample:
     chosen: np.ndarray  # sorted uint64 hashes of the documents in the fractional pass
     tokens: int  # sampled tokens (ids + EOS), repeats included
     documents: int  # sampled documents, repeats included
+    languages: LanguageFilter | None = None  # a sub-source `{source}:{lang}` takes only its rows
 
-    def copies(self, hashes: np.ndarray) -> np.ndarray:
-        """How many times each document (by its fractional-pass hash) is taken."""
+    def copies(self, hashes: np.ndarray, langs: list | None = None) -> np.ndarray:
+        """How many times each document (by its fractional-pass hash) is taken; 0 for rows of
+        other languages when this is a language sub-source."""
         extra = np.zeros(len(hashes), dtype=np.int64)
         if len(self.chosen):
             at = np.searchsorted(self.chosen, hashes).clip(max=len(self.chosen) - 1)
             extra = (self.chosen[at] == hashes).astype(np.int64)
-        return self.full_passes + extra
+        copies = self.full_passes + extra
+        if self.languages is not None:
+            copies = np.where(self.languages.mask(langs), copies, 0)
+        return copies
+
+
+@dataclass
+class LanguageFilter:
+    """The rows of a sub-source: `lang` itself, or for '*' every language not listed."""
+
+    lang: str
+    listed: tuple[str, ...]
+
+    def mask(self, langs: list) -> np.ndarray:
+        values = np.array([x if x is not None else "" for x in langs], dtype=object)
+        if self.lang == "*":
+            return ~np.isin(values, list(self.listed))
+        return values == self.lang
 
 
 def source_files(tokens_dir: str | Path, source: str) -> list[Path]:
+    source = split_source(source)[0]  # a language sub-source reads its source's files
     files = sorted((Path(tokens_dir) / source).glob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"{Path(tokens_dir) / source}: no token files for source {source!r}")
     return files
 
 
-def _hashes_and_tokens(files: list[Path], seed: int, source: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _hashes_and_tokens(files: list[Path], seed: int, source: str, n: int,
+                       languages: LanguageFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow.parquet as pq
 
     hashes, tokens = [], []
     for path in files:
-        table = pq.read_table(path, columns=["id", "n_tokens"])
-        hashes.extend(seeded_hash(seed, "sample", source, i, n) for i in table.column("id").to_pylist())
-        tokens.append(table.column("n_tokens").to_numpy() + 1)  # + EOS
+        table = pq.read_table(path, columns=["id", "n_tokens"] + (["lang"] if languages else []))
+        ids, n_tokens = table.column("id").to_pylist(), table.column("n_tokens").to_numpy() + 1  # + EOS
+        if languages is not None:
+            keep = languages.mask(table.column("lang").to_pylist())
+            ids, n_tokens = [i for i, k in zip(ids, keep) if k], n_tokens[keep]
+        hashes.extend(seeded_hash(seed, "sample", source, i, n) for i in ids)
+        tokens.append(n_tokens)
     return np.array(hashes, dtype=np.uint64), np.concatenate(tokens).astype(np.int64)
 
 
 def sample_source(tokens_dir: str | Path, source: str, *, target_tokens: int, available_tokens: int,
-                  seed: int) -> SourceSample:
+                  seed: int, languages: LanguageFilter | None = None) -> SourceSample:
     files = source_files(tokens_dir, source)
     full = target_tokens // available_tokens
     rest = target_tokens - full * available_tokens
-    hashes, tokens = _hashes_and_tokens(files, seed, source, full)
+    hashes, tokens = _hashes_and_tokens(files, seed, source, full, languages)
     if int(tokens.sum()) != available_tokens:
         raise ValueError(f"{Path(tokens_dir) / source}: holds {int(tokens.sum())} tokens, the plan says "
                          f"{available_tokens}: re-run `curate plan` on these tokens")
@@ -106,14 +131,27 @@ def sample_source(tokens_dir: str | Path, source: str, *, target_tokens: int, av
                 taken += int(tokens[i])
         chosen = np.sort(hashes[np.array(picked, dtype=np.int64)])
     return SourceSample(source=source, target_tokens=target_tokens, full_passes=full, chosen=chosen,
-                        tokens=full * available_tokens + taken, documents=full * len(hashes) + len(chosen))
+                        tokens=full * available_tokens + taken, documents=full * len(hashes) + len(chosen),
+                        languages=languages)
+
+
+def language_filters(plan: Plan) -> dict[str, LanguageFilter]:
+    """sub-source -> its rows, for the sources the plan splits by language."""
+    listed: dict[str, list[str]] = {}
+    for s in plan.sources:
+        base, lang = split_source(s.source)
+        if lang is not None:
+            listed.setdefault(base, []).append(lang)
+    return {f"{base}:{lang}": LanguageFilter(lang, tuple(x for x in langs if x != "*"))
+            for base, langs in listed.items() for lang in langs}
 
 
 def sample_plan(plan: Plan, tokens_dir: str | Path) -> list[SourceSample]:
     if not plan.ok:
         raise ValueError(f"plan {plan.mixture!r} has errors: " + "; ".join(plan.errors))
+    filters = language_filters(plan)
     return [sample_source(tokens_dir, s.source, target_tokens=s.target_tokens, available_tokens=s.available_tokens,
-                          seed=plan.seed)
+                          seed=plan.seed, languages=filters.get(s.source))
             for s in sorted(plan.sources, key=lambda s: s.source) if s.target_tokens > 0]
 
 
@@ -154,12 +192,13 @@ def write_buckets(samples: list[SourceSample], tokens_dir: str | Path, bucket_di
         for sample in samples:
             for path in source_files(tokens_dir, sample.source):
                 for batch in pq.ParquetFile(path).iter_batches(batch_size=BUFFER_ROWS,
-                                                                columns=["id", "fim", "cuts", "input_ids"]):
+                                                                columns=["id", "lang", "fim", "cuts", "input_ids"]):
                     ids = batch.column("id").to_pylist()
+                    langs = batch.column("lang").to_pylist()
                     hashes = np.array([seeded_hash(seed, "sample", sample.source, i, sample.full_passes) for i in ids],
                                       dtype=np.uint64)
                     rows, repeats, keys, bucket_of = [], [], [], []
-                    for row, (doc_id, n) in enumerate(zip(ids, sample.copies(hashes))):
+                    for row, (doc_id, n) in enumerate(zip(ids, sample.copies(hashes, langs))):
                         for r in range(int(n)):
                             rows.append(row)
                             repeats.append(r)

@@ -101,8 +101,12 @@ class MixPackStep(PipelineStep):
             raise ValueError("the mix run is one task: it fixes the global order of sequences")
         for source in self.sources:
             expect_task_files(Path(self.tokens_folder) / source, self.token_tasks)
-        available = available_tokens(self.tokens_folder)
-        mixture = load_mixture(self.mixture_path) if self.mixture_path else natural_mixture(available)
+        if self.mixture_path:
+            mixture = load_mixture(self.mixture_path)
+            available = available_tokens(self.tokens_folder, mixture.language_splits())
+        else:
+            available = available_tokens(self.tokens_folder)
+            mixture = natural_mixture(available)
         plan = plan_mixture(mixture, available)
         plan.write(Path(self.plan_path))
         if not plan.ok:

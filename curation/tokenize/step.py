@@ -53,7 +53,8 @@ class TokenizeStep(PipelineStep):
                         ids, tag = self._maybe_fim(doc, encoded[id(doc)], tokenizer, fim)
                     source = doc.metadata["source"]
                     sinks[source].write(
-                        {"id": doc.id, "source": source, "n_tokens": len(ids), "fim": tag, "cuts": cuts,
+                        {"id": doc.id, "source": source, "n_tokens": len(ids), "lang": doc.metadata.get("lang"),
+                         "fim": tag, "cuts": cuts,
                          "input_ids": np.asarray(ids, dtype=np.int32)},
                         rank,
                     )
