@@ -37,6 +37,7 @@ class Run:
     build: Callable[[], list]  # the datatrove steps, built when the run starts
     outputs: list[Path] = field(default_factory=list)  # folders that must hold one file per task
     files: list[Path] = field(default_factory=list)  # single files the run must leave (one-task runs)
+    check: Callable[[int], str | None] | None = None  # content check of a task's outputs: the problem, or None
 
 
 @dataclass
@@ -70,7 +71,15 @@ def check_inputs(cfg: PipelineConfig, config_path: str | Path) -> None:
 def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, tokenizer_path: str,
                  tokenizer_name: str) -> list[Run]:
     from curation.dedup.exact import ContentHasher, ExactDedupFilter, ExactDedupPlan
-    from curation.dedup.near import MinhashSigner, NearDedupBuckets, NearDedupCluster, NearDedupFilter
+    from curation.dedup.near import (
+        MinhashSigner,
+        NearDedupBuckets,
+        NearDedupCluster,
+        NearDedupFilter,
+        check_edges,
+        check_removals,
+        check_signatures,
+    )
     from curation.filters.step import CodeFileFilter
     from curation.ingest.reader import IngestReader
     from curation.pack.step import MixPackStep, PackStep
@@ -161,17 +170,25 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
     removed_steps = ["ingest"] + (["filter"] if rules else [])
     ingest_outputs = [layout.filtered] + [layout.removed / s for s in removed_steps]
     ingest_outputs += ([signatures] if file_level else []) + ([repo_signatures] if repo_level else [])
-    runs = [Run("ingest", tasks, workers, ingest, ingest_outputs)]
+    def check_ingest(rank: int) -> str | None:
+        for folder in ([signatures] if file_level else []) + ([repo_signatures] if repo_level else []):
+            if problem := check_signatures(folder, layout.filtered, rank):
+                return problem
+        return None
+
+    runs = [Run("ingest", tasks, workers, ingest, ingest_outputs, check=check_ingest if near else None)]
     if repo_level:  # before exact dedup: a copy it keeps must not leave with its repository
         runs.append(Run("near_repo_buckets", near.bucket_tasks, min(workers, near.bucket_tasks),
-                        near_buckets("repo"), [repo_edges]))
-        runs.append(Run("near_repo_cluster", 1, 1, near_cluster("repo"), [repo_removals]))
+                        near_buckets("repo"), [repo_edges], check=lambda r: check_edges(repo_edges, r, near.threshold)))
+        runs.append(Run("near_repo_cluster", 1, 1, near_cluster("repo"), [repo_removals],
+                        check=lambda r: check_removals(repo_removals, near.threshold)))
     if cfg.dedup.exact:
         runs.append(Run("dedup", plan_tasks, min(workers, plan_tasks), plan, [layout.dedup / "exact"]))
     if file_level:
         runs.append(Run("near_buckets", near.bucket_tasks, min(workers, near.bucket_tasks), near_buckets("file"),
-                        [edges]))
-        runs.append(Run("near_cluster", 1, 1, near_cluster("file"), [removals]))
+                        [edges], check=lambda r: check_edges(edges, r, near.threshold)))
+        runs.append(Run("near_cluster", 1, 1, near_cluster("file"), [removals],
+                        check=lambda r: check_removals(removals, near.threshold)))
     token_outputs = [layout.docs] + [layout.tokens / s for s in sources]
     if cfg.dedup.exact:
         token_outputs.append(layout.removed / "exact_dedup")
@@ -298,6 +315,10 @@ def broken_outputs(run: Run) -> dict[int, str]:
     for path in run.files:
         if not path.exists():
             broken[0] = f"{path} is missing"
+    if run.check is not None:
+        for rank in range(run.tasks):
+            if rank not in broken and (problem := run.check(rank)):
+                broken[rank] = problem
     return broken
 
 

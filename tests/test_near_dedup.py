@@ -191,3 +191,22 @@ def test_repository_level_dedup_removes_the_fork_as_a_whole(forks, telechat3):
     assert all(r[3] >= 0.7 for r in rows)
     kept_repos = {r[0] for r in duckdb.sql(f"SELECT DISTINCT repo FROM '{out}/docs/*.parquet'").fetchall()}
     assert kept_repos == {"upstream", "other"}
+
+
+def test_a_tampered_stage_output_is_caught_and_its_task_redone(forks, telechat3):
+    """Outputs are checked for content before the next stage reads them: a signature file whose rows
+    were cut short (as by a worker that wrote half) makes its task run again, and the result stands."""
+    import pyarrow.parquet as pq
+
+    tmp, repos, _ = forks
+    cfg = near_config(tmp, repos, telechat3, tasks=2, workers=1)
+    out = tmp / "out_tamper"
+    assert run_cli("run", str(cfg), "--out", str(out)).returncode == 0
+    before = removed_near(out)
+    sig = out / "dedup" / "near" / "signatures" / "00001.parquet"
+    table = pq.read_table(sig)
+    pq.write_table(table.slice(1), sig)  # rows 1..n-1: no longer numbered from 0
+    proc = run_cli("run", str(cfg), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[ingest] task 1 was marked done but" in proc.stdout and "not numbered" in proc.stdout
+    assert removed_near(out) == before
