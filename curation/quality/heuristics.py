@@ -208,6 +208,8 @@ def _ramp(value: float, lo: float, hi: float) -> float:
 
 
 def score_code(text: str, lang: str | None, path: str | None = None) -> HeuristicScore:
+    from curation.filters.rules import file_stats
+
     lines = text.splitlines()
     nonblank = [ln for ln in lines if ln.strip()]
     if not nonblank:
@@ -223,7 +225,7 @@ def score_code(text: str, lang: str | None, path: str | None = None) -> Heuristi
     max_len = max(lengths)
     long_fraction = sum(1 for n in lengths if n > LONG_LINE) / len(lengths)
     test = is_test_file(path, text)
-    alnum = sum(c.isalnum() for c in text) / len(text)
+    alnum = file_stats(text).alnum_fraction  # = share of str.isalnum characters, counted in C
 
     if comment_ratio < COMMENT_GOOD[0]:
         comment_part = comment_ratio / COMMENT_GOOD[0]
