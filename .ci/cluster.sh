@@ -29,7 +29,7 @@ stop() {
     # temp dir on its command line, so that is how ours are told apart from anyone else's.
     local pids=()
     for proc in /proc/[0-9]*; do
-        if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -q -- "$DIR/ray"; then pids+=("${proc#/proc/}"); fi
+        if { tr '\0' ' ' <"$proc/cmdline"; } 2>/dev/null | grep -q -- "$DIR/ray"; then pids+=("${proc#/proc/}"); fi
     done
     if ((${#pids[@]})); then
         kill "${pids[@]}" 2>/dev/null || true
