@@ -35,8 +35,6 @@ class DocToRow:
         return row
 
 
-doc_to_row = DocToRow()
-
 
 def row_to_doc(row: dict[str, Any]) -> "Document":
     from datatrove.data import Document

@@ -6,8 +6,6 @@ from pathlib import Path
 
 from curation.schema import ConfigError
 
-KINDS = ("pipeline", "filters", "mixture")
-
 
 def detect_kind(path: Path, data) -> str:
     folder = path.resolve().parent.name
