@@ -81,7 +81,7 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
         check_signatures,
     )
     from curation.filters.step import CodeFileFilter
-    from curation.ingest.reader import IngestReader
+    from curation.ingest.reader import IngestReader, plan_assignment
     from curation.pack.step import MixPackStep, PackStep
     from curation.steps import DocSink, DocSource
     from curation.tokenize.step import TokenizeStep
@@ -102,7 +102,10 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
     exact_plan = str(layout.dedup / "exact") if cfg.dedup.exact else None
 
     def ingest():
-        steps = [IngestReader(inputs, cfg.ingest.model_dump(), removed, cfg.limit)]
+        assignment = layout.work / "ingest_assignment.json"
+        if not assignment.exists():  # a resumed run keeps the assignment its finished tasks used
+            write_json_atomic(assignment, plan_assignment(inputs, cfg.ingest.model_dump(), tasks))
+        steps = [IngestReader(inputs, cfg.ingest.model_dump(), removed, cfg.limit, assignment_path=str(assignment))]
         if rules:
             steps.append(CodeFileFilter(rules, removed))
         steps.append(ContentHasher())
@@ -169,9 +172,11 @@ def compile_runs(cfg: PipelineConfig, layout: Layout, config_path: str | Path, t
 
     removed_steps = ["ingest"] + (["filter"] if rules else [])
     ingest_outputs = [layout.filtered] + [layout.removed / s for s in removed_steps]
-    ingest_outputs += ([signatures] if file_level else []) + ([repo_signatures] if repo_level else [])
+    signature_folders = ([signatures] if file_level else []) + ([repo_signatures] if repo_level else [])
+    ingest_outputs += signature_folders
+
     def check_ingest(rank: int) -> str | None:
-        for folder in ([signatures] if file_level else []) + ([repo_signatures] if repo_level else []):
+        for folder in signature_folders:
             if problem := check_signatures(folder, layout.filtered, rank):
                 return problem
         return None
@@ -274,6 +279,13 @@ def quality_steps(cfg: PipelineConfig, config_path, removed: str) -> list:
     return steps
 
 
+def write_json_atomic(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
 def guard_output_folder(cfg: PipelineConfig, layout: Layout) -> None:
     """A re-run into the same folder must be the same pipeline: otherwise finished tasks of a
     different config would be mixed into this one's outputs."""
@@ -286,11 +298,8 @@ def guard_output_folder(cfg: PipelineConfig, layout: Layout) -> None:
                 f"now {fingerprint}); use a new --out folder"
             )
         return
-    layout.out.mkdir(parents=True, exist_ok=True)
-    tmp = layout.run_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"name": cfg.name, "fingerprint": fingerprint,
-                               "config": cfg.model_dump(mode="json"), "code_version": __version__}, indent=2))
-    os.replace(tmp, layout.run_file)
+    write_json_atomic(layout.run_file, {"name": cfg.name, "fingerprint": fingerprint,
+                                        "config": cfg.model_dump(mode="json"), "code_version": __version__})
 
 
 def broken_outputs(run: Run) -> dict[int, str]:

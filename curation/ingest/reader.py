@@ -33,14 +33,50 @@ def assign_repos(repos: list, world_size: int) -> list[list]:
     return [sorted(t, key=lambda r: r.name) for t in tasks]
 
 
+def discover_source(cfg: dict, ingest: dict, *, sized: bool = True) -> tuple[list, list]:
+    """(repositories, SourceErrors) of one repos/installed input. `sized`: apply the installed
+    input's byte budget, which needs every distribution's size (listing alone is cheap)."""
+    from curation.ingest.sources import Limits, SourceError, discover_repos, installed_distributions
+
+    limits = Limits(max_file_bytes=ingest["max_file_bytes"], max_repo_bytes=ingest["max_repo_bytes"])
+    repos, errors = [], []
+    if cfg["kind"] == "installed":
+        budget = cfg.get("max_bytes") if sized else None
+        for dist in installed_distributions(cfg.get("names")):
+            dist.limits = limits  # size hints then count only files that will be read
+            if budget is not None and budget <= 0:
+                break
+            repos.append(dist)
+            if budget is not None:
+                budget -= dist.size_hint()
+        return repos, errors
+    for path in cfg["paths"]:
+        try:
+            repos.extend(discover_repos(path, rev=cfg.get("rev", "HEAD"), layout=cfg.get("layout", "auto"),
+                                        limits=limits, errors=errors))
+        except SourceError as err:
+            errors.append(err)
+    return repos, errors
+
+
+def plan_assignment(inputs: dict[str, dict], ingest: dict, world_size: int) -> dict[str, list[list[str]]]:
+    """source -> for each task, the names of the repositories it reads (sized once, here)."""
+    return {source: [[r.name for r in task] for task in assign_repos(discover_source(cfg, ingest)[0], world_size)]
+            for source, cfg in sorted(inputs.items()) if cfg["kind"] in ("repos", "installed")}
+
+
 class IngestReader(PipelineStep):
     """Reads all inputs of a pipeline config for one task."""
 
     name = "ingest"
     type = "📖 - READER"
 
-    def __init__(self, inputs: dict[str, dict], ingest: dict, removed_folder: str, limit: int | None = None):
+    def __init__(self, inputs: dict[str, dict], ingest: dict, removed_folder: str, limit: int | None = None,
+                 assignment_path: str | None = None):
+        """assignment_path: `plan_assignment`'s output, written once by the driver, so that no task
+        walks every repository to size it; without it each task computes the same assignment."""
         super().__init__()
+        self.assignment_path = assignment_path
         self.inputs = inputs
         self.ingest = ingest
         self.removed_folder = removed_folder
@@ -144,34 +180,22 @@ class IngestReader(PipelineStep):
             yield doc
 
     def _repos_for_task(self, source: str, cfg: dict, rank: int, world_size: int, sink: ParquetSink) -> list:
-        from curation.ingest.sources import Limits, SourceError, discover_repos, installed_distributions
-
-        limits = Limits(max_file_bytes=self.ingest["max_file_bytes"], max_repo_bytes=self.ingest["max_repo_bytes"])
-        repos = []
-        if cfg["kind"] == "installed":
-            dists = installed_distributions(cfg.get("names"))
-            budget = cfg.get("max_bytes")
-            for dist in dists:
-                dist.limits = limits  # size hints then count only files that will be read
-                if budget is not None and budget <= 0:
-                    break
-                repos.append(dist)
-                if budget is not None:
-                    budget -= dist.size_hint()
-        else:
-            for path in cfg["paths"]:
-                errors: list[SourceError] = []
-                try:
-                    repos.extend(discover_repos(path, rev=cfg.get("rev", "HEAD"), layout=cfg.get("layout", "auto"),
-                                                limits=limits, errors=errors))
-                except SourceError as err:
-                    errors.append(err)
-                # Every task sees the same errors; the first task records them, once.
-                for err in errors if rank == 0 else []:
-                    where = str(err).split(": ")[0]  # SourceError messages start with the path
-                    self._drop(sink, rank, id=f"{source}:{where}", reason="bad_source",
-                               detail=str(err), meta={"source": source})
-        return assign_repos(repos, world_size)[rank]
+        repos, errors = discover_source(cfg, self.ingest, sized=self.assignment_path is None)
+        # Every task sees the same errors; the first task records them, once.
+        for err in errors if rank == 0 else []:
+            where = str(err).split(": ")[0]  # SourceError messages start with the path
+            self._drop(sink, rank, id=f"{source}:{where}", reason="bad_source", detail=str(err),
+                       meta={"source": source})
+        if self.assignment_path is None:
+            return assign_repos(repos, world_size)[rank]
+        # The driver sized every repository once and wrote which task reads which.
+        names = json.loads(Path(self.assignment_path).read_text())[source][rank]
+        by_name = {r.name: r for r in repos}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise RuntimeError(f"{self.assignment_path}: repositories {missing[:5]} of task {rank} are gone from "
+                               f"input {source!r}; the inputs changed since the run started: use a new --out")
+        return [by_name[n] for n in names]
 
     def _stack_docs(self, source: str, cfg: dict, rank: int, world_size: int, sink, budget) -> Iterator[Document]:
         from curation.ingest.languages import detect_language, language_kind

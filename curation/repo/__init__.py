@@ -4,12 +4,24 @@
     files, cycles = dependency_order(paths, graph.edges)
 """
 
-from curation.repo.graph import build_repo_graph, read_repository
-from curation.repo.imports import FileImports, ImportRef, extract_imports
-from curation.repo.order import DependencyOrder, dependency_order
-from curation.repo.parsing import SUPPORTED_LANGUAGES, ParseResult, parse
-from curation.repo.resolve import RefCounts, RepoGraph, resolve_repository
-
 __all__ = ["SUPPORTED_LANGUAGES", "DependencyOrder", "FileImports", "ImportRef", "ParseResult", "RefCounts",
            "RepoGraph", "build_repo_graph", "dependency_order", "extract_imports", "parse", "read_repository",
            "resolve_repository"]
+
+# Resolved on first use, so that `curation.repo.settings` (read by every config load) does not
+# import the parsers, resolvers and graph code.
+_HOME = {
+    "build_repo_graph": "graph", "read_repository": "graph",
+    "FileImports": "imports", "ImportRef": "imports", "extract_imports": "imports",
+    "DependencyOrder": "order", "dependency_order": "order",
+    "SUPPORTED_LANGUAGES": "parsing", "ParseResult": "parsing", "parse": "parsing",
+    "RefCounts": "resolve", "RepoGraph": "resolve", "resolve_repository": "resolve",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'curation.repo' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"curation.repo.{_HOME[name]}"), name)
