@@ -92,23 +92,24 @@ def local_run(pipeline) -> dict[str, str]:
     return shard_hashes(out)
 
 
-def test_slurm_gives_the_local_shards(slurm, pipeline, local_run):
-    out = pipeline.parent / "out-slurm"
-    proc = run_cli("run", str(pipeline), "--out", str(out), "--executor", "slurm")
+def run_and_status(pipeline, executor: str, local_run) -> dict:
+    """Run under `executor`, check the shards equal the local run's, return `curate status --json`."""
+    out = pipeline.parent / f"out-{executor}"
+    proc = run_cli("run", str(pipeline), "--out", str(out), "--executor", executor)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert shard_hashes(out) == local_run
-    data = json.loads(run_cli("status", str(out), "--json").stdout)
+    return json.loads(run_cli("status", str(out), "--json").stdout)
+
+
+def test_slurm_gives_the_local_shards(slurm, pipeline, local_run):
+    data = run_and_status(pipeline, "slurm", local_run)
     assert data["complete"]
     assert [s["name"] for s in data["stages"]] == ["ingest", "dedup", "near_buckets", "near_cluster", "tokenize", "pack"]
     assert all(s["kind"] == "slurm" and s["job_id"] and s["state"] == "done" for s in data["stages"])
 
 
 def test_ray_gives_the_local_shards(ray_cluster, pipeline, local_run):
-    out = pipeline.parent / "out-ray"
-    proc = run_cli("run", str(pipeline), "--out", str(out), "--executor", "ray")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert shard_hashes(out) == local_run
-    data = json.loads(run_cli("status", str(out), "--json").stdout)
+    data = run_and_status(pipeline, "ray", local_run)
     assert data["complete"] and {s["kind"] for s in data["stages"]} == {"ray"}
 
 
