@@ -45,6 +45,7 @@ _JWT_TAIL = re.compile(r"[A-Za-z0-9_\-.=+/]*")
 _BASE64_CHAR = re.compile(r"[A-Za-z0-9+/]")
 _AWS_KEY_ID = re.compile(r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)")
 _DNA = re.compile(r"^[ACGT]+$")
+_KEY_EQUALS = re.compile(r"^[A-Za-z]+=")
 # A capturing group this long is the secret value of an assignment pattern (AWS secret key, Cloudant,
 # IBM); shorter groups are prefix alternations such as GitHub's (ghp|gho|...).
 _MIN_GROUP_SECRET = 16
@@ -98,6 +99,12 @@ class PluginFinder:
             end = tail.match(text, end).end()
         value = text[start:end].rstrip(".")
         end = start + len(value)
+        key_value = _KEY_EQUALS.match(value)
+        if key_value:  # Azure's pattern includes "AccountKey=": only the value is the secret
+            start += key_value.end()
+            value = value[key_value.end():]
+        if "example" in value.lower():
+            return None  # AKIAIOSFODNN7EXAMPLE and friends: the providers' documentation values
         if self.name == "JwtTokenDetector" and not self.plugin.is_formally_valid(value):
             return None
         if self.name == "AWSKeyDetector" and _AWS_KEY_ID.match(value) and (len(value) != 20 or _DNA.match(value)):

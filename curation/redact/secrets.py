@@ -46,6 +46,8 @@ def find_private_key_blocks(text: str, lang: str | None) -> Iterator[Finding]:
 # --- cloud keys ---------------------------------------------------------------------------------
 # GCP service-account files: the private key is a PEM block (above); its id is 40 hex chars.
 _GCP_KEY_ID = re.compile(r'"private_key_id"\s*:\s*"([0-9a-f]{40})"')
+# GitHub fine-grained personal access tokens (the plugin knows only the ghp_/gho_/... formats).
+_GITHUB_PAT = re.compile(r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b")
 # Azure: storage account and Service Bus / Event Hubs keys in connection strings, SAS signatures.
 _AZURE_KEY = re.compile(r"\b(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{20,}={0,2})")
 _AZURE_SAS_SIG = re.compile(r"[?&;]sig=([A-Za-z0-9%+/]{20,}(?:%3D|=){0,2})")
@@ -55,6 +57,13 @@ def _group_spans(pattern: re.Pattern, label: Label, name: str):
     def find(text: str, lang: str | None) -> Iterator[Finding]:
         for m in pattern.finditer(text):
             yield Finding(m.start(1), m.end(1), label, name)
+    return find
+
+
+def _match_spans(pattern: re.Pattern, name: str):
+    def find(text: str, lang: str | None) -> Iterator[Finding]:
+        for m in pattern.finditer(text):
+            yield Finding(m.start(), m.end(), Label.KEY, name)
     return find
 
 
@@ -91,10 +100,11 @@ def find_kv_passwords(text: str, lang: str | None) -> Iterator[Finding]:
 _ASSIGN_VALUE = re.compile(
     r"""["'\]]?[ \t]*(?::=|=>|=|:)[ \t]*"""
     r"""(?:"(?P<dq>[^"\n\\]{1,512})"|'(?P<sq>[^'\n\\]{1,512})'|`(?P<bq>[^`\n\\]{1,512})`"""
-    r"""|(?P<bare>[^\s"'`#;,)}\]]{1,512}))""")
+    r"""|(?P<bare>[^\s"'`;,)}\]]{1,512}))""")
 _IDENT_LEFT = re.compile(r"[A-Za-z0-9_.\-]*$")
 _IDENT_RIGHT = re.compile(r"[A-Za-z0-9_]*")
 _UPPER = re.compile(r"[A-Z]+")
+_YAML_SYNTAX = ("&", "*", "!", "|", ">", "@", "[", "%")
 
 _PASSWORD_KEYWORDS = ("pass", "pwd")
 _PASSWORD_WORDS = frozenset({"password", "passwd", "passwort", "passphrase", "pwd", "pass"})
@@ -140,8 +150,8 @@ def _assignments(text: str, lang: str | None, keywords, is_name, looks_right, la
             if not m:
                 continue
             group = next(g for g in ("dq", "sq", "bq", "bare") if m.group(g) is not None)
-            if group == "bare" and lang not in CONFIG_LANGS:
-                continue  # an expression in code: a variable, a call, an attribute
+            if group == "bare" and (lang not in CONFIG_LANGS or m.group(group).startswith(_YAML_SYNTAX)):
+                continue  # an expression in code; an alias, tag or block scalar in YAML
             ident = _IDENT_LEFT.search(text, max(0, ident_end - 80), ident_end).group().lstrip(".-")
             if is_name(identifier_words(ident)) and looks_right(m.group(group)):
                 yield Finding(m.start(group), m.end(group), label, name)
@@ -163,6 +173,7 @@ def _t(pattern: str, flags: int = 0) -> re.Pattern:
 DETECTORS = (
     Detector("private_key_block", Label.PRIVATE_KEY, (_t(r"PRIVATE KEY(?: BLOCK)?-----"),), find_private_key_blocks),
     Detector("gcp_private_key_id", Label.KEY, (_GCP_KEY_ID,), _group_spans(_GCP_KEY_ID, Label.KEY, "gcp_private_key_id")),
+    Detector("github_fine_grained_token", Label.KEY, (_GITHUB_PAT,), _match_spans(_GITHUB_PAT, "github_fine_grained_token")),
     Detector("azure_key", Label.KEY, (_AZURE_KEY,), _group_spans(_AZURE_KEY, Label.KEY, "azure_key")),
     Detector("azure_sas_signature", Label.KEY, (_AZURE_SAS_SIG,),
              _group_spans(_AZURE_SAS_SIG, Label.KEY, "azure_sas_signature")),
