@@ -82,6 +82,25 @@ def summarize(rows: list[dict], megabytes: float) -> dict:
     }
 
 
+def compare_detect_secrets_scan(root: str, redactor: Redactor, every: int) -> dict:
+    """detect-secrets' file-oriented scan (`SecretsCollection.scan_file`, its default plugins and
+    filters) against our redactor on the same sample of files, same run."""
+    from detect_secrets import SecretsCollection
+    from detect_secrets.settings import default_settings
+
+    docs = corpus_files(root, every=every)
+    megabytes = sum(len(t.encode("utf-8")) for _, _, t in docs) / 1e6
+    paths = [str(Path(root) / rel) for rel, _, _ in docs]
+    with default_settings():
+        collection = SecretsCollection()
+        scan_s, _ = timed(lambda: [collection.scan_file(p) for p in paths])
+    redact_s, _ = timed(lambda: [redactor.redact(t, lang) for _, lang, t in docs])
+    return {"files": len(docs), "megabytes": round(megabytes, 2), "scan_file_seconds": round(scan_s, 3),
+            "scan_file_mb_per_s": round(megabytes / scan_s, 2), "redact_seconds": round(redact_s, 3),
+            "scan_file_vs_redact": round(scan_s / redact_s, 1),
+            "scan_file_secrets_reported": sum(len(v) for _, v in collection.data.items())}
+
+
 def timed(fn):
     start = time.perf_counter()
     result = fn()
@@ -94,6 +113,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--tokenizer", default=None, help="TeleChat3 folder; omit to skip the tokenization reference")
     ap.add_argument("--every", type=int, default=1, help="use every N-th file (a quick sample)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--detect-secrets-every", type=int, default=400,
+                    help="also time detect-secrets' own file scan on every N-th file (0: skip)")
     args = ap.parse_args(argv)
 
     read_s, docs = timed(lambda: corpus_files(args.corpus, every=args.every))
@@ -110,6 +131,8 @@ def main(argv=None) -> dict:
         "redact_vs_read": round(redact_s / read_s, 3),
         **summarize(rows, megabytes),
     }
+    if args.detect_secrets_every:
+        report["detect_secrets_scan"] = compare_detect_secrets_scan(args.corpus, redactor, args.detect_secrets_every)
     if args.tokenizer:
         from curation.tokenize.tokenizer import load_tokenizer
 

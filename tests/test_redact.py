@@ -100,14 +100,14 @@ def _plant(kind: str, rng: random.Random) -> tuple[str, str, str]:
     if kind == "private_key_block":
         body = _pem_body(rng)
         return (body, f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----",
-                "-----BEGIN RSA PRIVATE KEY-----<PRIVATE_KEY>-----END RSA PRIVATE KEY-----")
+                "-----BEGIN RSA PRIVATE KEY-----\n<PRIVATE_KEY>\n-----END RSA PRIVATE KEY-----")
     if kind == "gcp_service_account":
         body = _pem_body(rng, 12).replace("\n", "\\n")
         key_id = _s(rng, "0123456789abcdef", 40)
         return (body, f'{{"type": "service_account", "private_key_id": "{key_id}", "private_key": '
                       f'"-----BEGIN PRIVATE KEY-----\\n{body}\\n-----END PRIVATE KEY-----\\n"}}',
                 '{"type": "service_account", "private_key_id": "<KEY>", "private_key": '
-                '"-----BEGIN PRIVATE KEY-----<PRIVATE_KEY>-----END PRIVATE KEY-----\\n"}')
+                '"-----BEGIN PRIVATE KEY-----\\n<PRIVATE_KEY>\\n-----END PRIVATE KEY-----\\n"}')
     if kind == "azure_connection_string":
         s = _s(rng, B64, 86) + "=="
         return (s, f'conn = "DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey={s};EndpointSuffix=core.windows.net"',

@@ -51,6 +51,9 @@ class Prefilter:
         for index, detector in enumerate(self.detectors):
             compiled = []
             for pattern in detector.triggers:
+                if pattern.flags & re.VERBOSE and re.search(r"\s|#", pattern.pattern):
+                    compiled = None  # verbose whitespace and comments mean nothing to hyperscan
+                    break
                 source = _hs_source(pattern)
                 try:  # compile alone first so one unsupported construct costs only its detector
                     hyperscan.Database().compile(expressions=[source], flags=[_hs_flags(hyperscan, pattern)])

@@ -25,6 +25,8 @@ _PEM_BEGIN = re.compile(r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)----
 _B64 = re.compile(r"[A-Za-z0-9+/=]")
 # Without an END line the body runs while it is base64, whitespace, quotes or escaped newlines.
 _PEM_BODY_RUN = re.compile(r"(?:[A-Za-z0-9+/=\s\"',]|\\n|\\r)+")
+_PEM_EDGE_START = re.compile(r"(?:\s|\\n|\\r)*")
+_PEM_EDGE_END = re.compile(r"(?:\s|\\n|\\r)*$")
 _MIN_KEY_BODY = 64  # base64 chars; "..." or "<key here>" between the armor lines is an example, not a key
 _MAX_KEY_BODY = 40_000  # an RSA-16384 key is ~12 KB of base64; a larger span is not one key
 
@@ -40,6 +42,9 @@ def find_private_key_blocks(text: str, lang: str | None) -> Iterator[Finding]:
             end = run.end() if run else start
         body = text[start:end]
         if len(_B64.findall(body)) >= _MIN_KEY_BODY:
+            # the line breaks (real or escaped) around the body stay, so the armor keeps its shape
+            end = start + _PEM_EDGE_END.search(body).start()
+            start += _PEM_EDGE_START.match(body).end()
             yield Finding(start, end, Label.PRIVATE_KEY, "private_key_block")
 
 

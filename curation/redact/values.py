@@ -48,8 +48,8 @@ def _unleet(value: str) -> str:
 
 def is_placeholder(value: str) -> bool:
     low = value.lower()
-    if not low.strip() or low.startswith(("$", "{")):
-        return True  # shell/Makefile variables, templates
+    if not low.strip() or low.startswith(("$", "{", "%")):
+        return True  # shell/Makefile variables, templates, printf formats, URL-escaped test vectors
     letters = _NON_ALNUM.sub("", _unleet(low))
     if letters in _PLACEHOLDER_WORDS or _SAME_CHAR.match(low) or letters.startswith(_PLACEHOLDER_PREFIXES):
         return True
