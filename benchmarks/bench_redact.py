@@ -22,17 +22,23 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from curation.ingest.languages import binary_extension_reason, detect_language, is_probably_binary
+from curation.ingest.languages import (
+    binary_extension_reason,
+    detect_language,
+    is_probably_binary,
+)
 from curation.redact.config import RedactConfig
 from curation.redact.labels import SECRET_LABELS
+from curation.redact.plugins import plugin_class
 from curation.redact.redactor import Redactor
 
 MAX_FILE_BYTES = 1 << 20  # ingest's default max_file_bytes
 
 
-def corpus_files(root: str | Path, *, every: int = 1) -> list[tuple[str, str, str]]:
+def corpus_files(root: str | Path, *, every: int = 1, langs=None) -> list[tuple[str, str, str]]:
     """(relative path, language, text) of the files ingest keeps, in sorted path order; every
-    `every`-th file only, for a sample that still spans all packages."""
+    `every`-th file only, for a sample that still spans all packages; only `langs` (judged by the
+    file name) when given."""
     root = Path(root)
     paths = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -44,6 +50,8 @@ def corpus_files(root: str | Path, *, every: int = 1) -> list[tuple[str, str, st
             continue
         rel = os.path.relpath(full, root)
         if binary_extension_reason(rel) or not os.path.isfile(full) or os.path.getsize(full) > MAX_FILE_BYTES:
+            continue
+        if langs is not None and detect_language(rel) not in langs:
             continue
         data = Path(full).read_bytes()
         if is_probably_binary(data):
@@ -84,7 +92,8 @@ def summarize(rows: list[dict], megabytes: float) -> dict:
 
 def compare_detect_secrets_scan(root: str, redactor: Redactor, every: int) -> dict:
     """detect-secrets' file-oriented scan (`SecretsCollection.scan_file`, its default plugins and
-    filters) against our redactor on the same sample of files, same run."""
+    filters) and its plugins' `analyze_string` on every line (our default plugins, no prefilter)
+    against our redactor on the same sample of files, same run."""
     from detect_secrets import SecretsCollection
     from detect_secrets.settings import default_settings
 
@@ -95,7 +104,12 @@ def compare_detect_secrets_scan(root: str, redactor: Redactor, every: int) -> di
         collection = SecretsCollection()
         scan_s, _ = timed(lambda: [collection.scan_file(p) for p in paths])
     redact_s, _ = timed(lambda: [redactor.redact(t, lang) for _, lang, t in docs])
+    plugins = [plugin_class(name)() for name in RedactConfig().plugins]
+    lines = [line for _, _, t in docs for line in t.splitlines()]
+    per_line_s, _ = timed(lambda: [list(p.analyze_string(line)) for line in lines for p in plugins])
     return {"files": len(docs), "megabytes": round(megabytes, 2), "scan_file_seconds": round(scan_s, 3),
+            "plugins_per_line_seconds": round(per_line_s, 3),
+            "plugins_per_line_vs_redact": round(per_line_s / redact_s, 1),
             "scan_file_mb_per_s": round(megabytes / scan_s, 2), "redact_seconds": round(redact_s, 3),
             "scan_file_vs_redact": round(scan_s / redact_s, 1),
             "scan_file_secrets_reported": sum(len(v) for _, v in collection.data.items())}

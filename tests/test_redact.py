@@ -16,12 +16,13 @@ import string
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import load_benchmark
 from datatrove.data import Document
 
-from conftest import load_benchmark
 from curation.redact.config import RedactConfig
 from curation.redact.labels import Label
 from curation.redact.redactor import Redactor
+from curation.redact.secrets import CONFIG_LANGS
 from curation.redact.step import COLUMNS, Redact, RedactionLimit
 from curation.schema import ConfigError, validate
 
@@ -115,7 +116,7 @@ def _plant(kind: str, rng: random.Random) -> tuple[str, str, str]:
     if kind == "database_url":
         s = _password(rng).replace("%", "").replace("#", "")
         return (s, f'DATABASE_URL = "postgresql://billing:{s}@db-{rng.randint(1, 9)}.prod.internal.io:5432/billing"',
-                f'DATABASE_URL = "postgresql://billing:<PASSWORD>@db-' + "{n}" + '.prod.internal.io:5432/billing"')
+                'DATABASE_URL = "postgresql://billing:<PASSWORD>@db-' + "{n}" + '.prod.internal.io:5432/billing"')
     if kind == "config_password":
         s = _password(rng)
         return s, f'    "password": "{s}",', '    "password": "<PASSWORD>",'
@@ -125,6 +126,9 @@ def _plant(kind: str, rng: random.Random) -> tuple[str, str, str]:
     if kind == "sendgrid_key":
         s = "SG." + _s(rng, ALNUM + "_-", 22) + "." + _s(rng, ALNUM + "_-", 43)
         return s, f"sg = SendGridAPIClient('{s}')", "sg = SendGridAPIClient('<KEY>')"
+    if kind == "env_password":  # planted only into configuration files (see CONFIG_KINDS)
+        s = _password(rng).replace("#", "%")
+        return s, f"SMTP_PASSWORD={s}", "SMTP_PASSWORD=<PASSWORD>"
     if kind == "ip_address":
         s = _public_ip(rng)
         return s, f'UPSTREAM_HOST = "{s}"', 'UPSTREAM_HOST = "<IP_ADDRESS>"'
@@ -134,7 +138,9 @@ def _plant(kind: str, rng: random.Random) -> tuple[str, str, str]:
 SECRET_KINDS = ["aws_access_key_id", "aws_secret_access_key", "github_token", "github_fine_grained", "gitlab_token",
                 "slack_token", "slack_webhook", "stripe_key", "jwt", "private_key_block", "gcp_service_account",
                 "azure_connection_string", "database_url", "config_password", "api_key_assignment", "sendgrid_key",
-                "ip_address"]
+                "ip_address", "env_password"]
+# Kinds whose syntax only configuration files have (an unquoted value): planted into those files.
+CONFIG_KINDS = {"env_password"}
 
 
 def _email(rng) -> str:
@@ -159,15 +165,24 @@ def corpus_sample(registry_corpus):
     return bench.corpus_files(registry_corpus, every=25)
 
 
-def test_planted_secrets_in_real_files_are_redacted_and_nothing_else_changes(redactor, corpus_sample):
+@pytest.fixture(scope="module")
+def corpus_config_files(registry_corpus):
+    return load_benchmark("bench_redact").corpus_files(registry_corpus, langs=CONFIG_LANGS)
+
+
+def test_planted_secrets_in_real_files_are_redacted_and_nothing_else_changes(redactor, corpus_sample,
+                                                                                corpus_config_files):
     rng = random.Random(13)
     files = [d for d in corpus_sample if len(d[2]) < 200_000]
+    config_files = [d for d in corpus_config_files if len(d[2]) < 200_000]
+    assert len(config_files) >= 5, "the sample has configuration files to plant into"
     redacted = total = 0
     misses, changed = [], []
     per_kind = {k: [0, 0] for k in SECRET_KINDS}
     for k in range(len(SECRET_KINDS) * 20):
         kind = SECRET_KINDS[k % len(SECRET_KINDS)]
-        rel, lang, text = files[(k * 7) % len(files)]
+        pool = config_files if kind in CONFIG_KINDS else files
+        rel, lang, text = pool[(k * 7) % len(pool)]
         secret, line, expected = _plant(kind, rng)
         if kind == "database_url":
             expected = expected.replace("{n}", line.split("@db-")[1].split(".")[0])
@@ -183,7 +198,7 @@ def test_planted_secrets_in_real_files_are_redacted_and_nothing_else_changes(red
                 changed.append((kind, rel))
         else:
             misses.append((kind, rel, line[:100]))
-    assert len(set(k for k in SECRET_KINDS)) >= 10
+    assert len(SECRET_KINDS) >= 10
     assert redacted / total >= 0.98, f"{redacted}/{total} redacted; per kind {per_kind}; missed {misses[:10]}"
     assert not changed, f"text outside the planted line changed: {changed[:10]}"
 
@@ -273,6 +288,12 @@ def test_config_values_unquoted_only_in_config_languages(redactor):
     assert redact(redactor, line, "dotenv") == "DB_PASSWORD=<PASSWORD>"
     assert redact(redactor, "db_password: Vq7#kLm2pX9z", "yaml") == "db_password: <PASSWORD>"
     assert redact(redactor, "password = Vq7#kLm2pX9z", "python") == "password = Vq7#kLm2pX9z"  # an expression
+
+
+def test_offsets_hold_when_lowercasing_changes_length(redactor):
+    # "İ".lower() is two code points: keyword search on a lowercased copy must not shift the spans
+    text = 'title = "İİİ İstanbul"\ndb_password = "Vq7-kLm2pX9z"\nnext_line = 1\n'
+    assert redact(redactor, text) == 'title = "İİİ İstanbul"\ndb_password = "<PASSWORD>"\nnext_line = 1\n'
 
 
 def test_ipv6_and_public_ipv4_are_redacted(redactor):

@@ -8,8 +8,8 @@ its own patterns). The prefilter runs all detectors' triggers over a document in
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from curation.redact.labels import Finding, Label
 

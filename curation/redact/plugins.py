@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from curation.redact.base import Detector
 from curation.redact.labels import Finding, Label

@@ -12,7 +12,7 @@ Without hyperscan installed every detector runs on every document: the same outp
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from curation.redact.base import Detector
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from curation.redact.base import Detector
 from curation.redact.labels import SECRET_LABELS, Finding, Label
@@ -54,7 +54,7 @@ class Redactor:
         self.prefilter = Prefilter(self.detectors)
 
     @classmethod
-    def from_config(cls, config) -> "Redactor":
+    def from_config(cls, config) -> Redactor:
         from curation.redact import pii, plugins, secrets
 
         detectors: list[Detector] = []

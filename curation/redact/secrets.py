@@ -9,7 +9,7 @@ Each finder yields only the secret value's span, so `postgres://app:s3cr3t@db/x`
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from curation.redact.base import Detector
 from curation.redact.labels import Finding, Label
@@ -78,7 +78,7 @@ _URL_CREDENTIALS = re.compile(
     r"\b[A-Za-z][A-Za-z0-9+.\-]{1,30}://(?P<user>[^\s:/?#@\"'<>\[\]]{1,128}):(?P<password>[^\s/?#@\"'<>\[\]]{1,256})"
     r"@(?P<host>[A-Za-z0-9.\-_]+|\[[0-9A-Fa-f:.]+\])")
 # Hosts of documentation (RFC 2606 / 6761): credentials there are examples by definition.
-_EXAMPLE_HOST = re.compile(r"(?:^|\.)(?:example\.(?:com|net|org)|example|test|invalid|localhost)$|^example\.", re.I)
+_EXAMPLE_HOST = re.compile(r"(?:^|\.)(?:example\.(?:com|net|org)|example|test|invalid|localhost)$|^example\.", re.IGNORECASE)
 # ADO.NET / ODBC / JDBC property strings: `Server=db;User Id=app;Password=s3cr3t;`
 _KV_PASSWORD = re.compile(r"(?i)(?:^|[;\"'\s])(?:password|pwd)\s*=\s*(?P<value>[^;\"'\s]{1,128})(?=;)")
 
@@ -118,8 +118,8 @@ _KEY_LAST_WORDS = frozenset({"secret", "token", "apikey", "accesskey", "secretke
 _KEY_QUALIFIERS = frozenset({"api", "access", "secret", "private", "auth", "client", "signing", "encryption",
                              "master", "app", "account", "subscription", "service"})
 # Hyperscan triggers: the keyword, an assignment, a quote or a config value (prefilter only).
-_PASSWORD_TRIGGER = re.compile(r"(?:pass|pwd)[A-Za-z0-9_]*[\"'\]]?[ \t]*(?::=|=>|=|:)[ \t]*[^\s]", re.I)
-_KEY_TRIGGER = re.compile(r"(?:secret|token|key)[A-Za-z0-9_]*[\"'\]]?[ \t]*(?::=|=>|=|:)[ \t]*[^\s]{16}", re.I)
+_PASSWORD_TRIGGER = re.compile(r"(?:pass|pwd)[A-Za-z0-9_]*[\"'\]]?[ \t]*(?::=|=>|=|:)[ \t]*[^\s]", re.IGNORECASE)
+_KEY_TRIGGER = re.compile(r"(?:secret|token|key)[A-Za-z0-9_]*[\"'\]]?[ \t]*(?::=|=>|=|:)[ \t]*[^\s]{16}", re.IGNORECASE)
 
 
 def ascii_lower(text: str) -> str:
@@ -184,7 +184,7 @@ DETECTORS = (
              _group_spans(_AZURE_SAS_SIG, Label.KEY, "azure_sas_signature")),
     Detector("url_password", Label.PASSWORD, (_t(r"://[^\s:/?#@]{1,128}:[^\s/?#@]{1,256}@"),), find_url_passwords),
     Detector("connection_string_password", Label.PASSWORD,
-             (_t(r"(?:password|pwd)\s*=\s*[^;\"'\s]{1,128};", re.I),), find_kv_passwords),
+             (_t(r"(?:password|pwd)\s*=\s*[^;\"'\s]{1,128};", re.IGNORECASE),), find_kv_passwords),
     Detector("password_assignment", Label.PASSWORD, (_PASSWORD_TRIGGER,), find_password_assignments),
     Detector("key_assignment", Label.KEY, (_KEY_TRIGGER,), find_key_assignments),
 )

@@ -44,7 +44,7 @@ class Redact(PipelineStep):
         self._redactor = None
 
     @classmethod
-    def from_config(cls, ctx) -> "Redact | None":
+    def from_config(cls, ctx) -> Redact | None:
         config: RedactConfig = ctx.cfg.redact
         return cls(config=config) if config.enabled else None
 
@@ -110,7 +110,7 @@ class RedactionLimit(BaseFilter):
         self.max_secrets = max_secrets
 
     @classmethod
-    def from_config(cls, ctx) -> "RedactionLimit | None":
+    def from_config(cls, ctx) -> RedactionLimit | None:
         config: RedactConfig = ctx.cfg.redact
         if not config.enabled or config.max_secrets is None:
             return None
