@@ -22,12 +22,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from curation.ingest.languages import (
-    binary_extension_reason,
-    detect_language,
-    is_probably_binary,
-)
-from curation.redact.config import RedactConfig
+from curation.config.redact import RedactConfig
+from curation.ingest.filetypes import binary_extension_reason, is_probably_binary
+from curation.ingest.languages import detect_language
 from curation.redact.labels import SECRET_LABELS
 from curation.redact.plugins import plugin_class
 from curation.redact.redactor import Redactor

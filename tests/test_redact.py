@@ -19,7 +19,7 @@ import pytest
 from conftest import load_benchmark
 from datatrove.data import Document
 
-from curation.redact.config import RedactConfig
+from curation.config.redact import RedactConfig
 from curation.redact.labels import Label
 from curation.redact.redactor import Redactor
 from curation.redact.secrets import CONFIG_LANGS

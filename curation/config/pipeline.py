@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from curation.config.assemble import FimConfig, RepoAssembleConfig
 from curation.config.inputs import InputConfig
 from curation.config.quality import QualityConfig
+from curation.config.redact import RedactConfig
 from curation.schema import StrictModel
 
 
@@ -140,6 +141,7 @@ class PipelineConfig(StrictModel):
     inputs: dict[str, InputConfig] = Field(min_length=1)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     filters: str | None = Field("filters/code.yaml", description="rule set for code files; null: no filtering")
+    redact: RedactConfig = Field(default_factory=RedactConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     assemble: AssembleConfig = Field(default_factory=FileAssembleConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)

@@ -19,26 +19,9 @@ import importlib
 import re
 from collections.abc import Iterator
 
+from curation.config.redact import DETECT_SECRETS_PLUGINS as PLUGIN_MODULES
 from curation.redact.base import Detector
 from curation.redact.labels import Finding, Label
-
-# class name -> module under detect_secrets.plugins
-PLUGIN_MODULES = {
-    "AWSKeyDetector": "aws", "AzureStorageKeyDetector": "azure_storage_key", "GitHubTokenDetector": "github_token",
-    "GitLabTokenDetector": "gitlab_token", "SlackDetector": "slack", "StripeDetector": "stripe",
-    "JwtTokenDetector": "jwt", "SendGridDetector": "sendgrid", "OpenAIDetector": "openai",
-    "PypiTokenDetector": "pypi_token", "NpmDetector": "npm", "SquareOAuthDetector": "square_oauth",
-    "TwilioKeyDetector": "twilio", "MailchimpDetector": "mailchimp", "DiscordBotTokenDetector": "discord",
-    "TelegramBotTokenDetector": "telegram_token", "ArtifactoryDetector": "artifactory",
-    "CloudantDetector": "cloudant", "IbmCloudIamDetector": "ibm_cloud_iam", "IbmCosHmacDetector": "ibm_cos_hmac",
-    "SoftlayerDetector": "softlayer",
-}
-DEFAULT_PLUGINS = (
-    "AWSKeyDetector", "AzureStorageKeyDetector", "GitHubTokenDetector", "GitLabTokenDetector", "SlackDetector",
-    "StripeDetector", "JwtTokenDetector", "SendGridDetector", "OpenAIDetector", "PypiTokenDetector", "NpmDetector",
-    "SquareOAuthDetector", "TwilioKeyDetector", "MailchimpDetector", "DiscordBotTokenDetector",
-    "TelegramBotTokenDetector",
-)
 
 _TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-]*")
 _JWT_TAIL = re.compile(r"[A-Za-z0-9_\-.=+/]*")

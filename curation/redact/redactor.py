@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from curation.redact import pii, plugins, secrets
 from curation.redact.base import Detector
 from curation.redact.labels import SECRET_LABELS, Finding, Label
 from curation.redact.prefilter import Prefilter
@@ -55,8 +56,6 @@ class Redactor:
 
     @classmethod
     def from_config(cls, config) -> Redactor:
-        from curation.redact import pii, plugins, secrets
-
         detectors: list[Detector] = []
         if config.secrets:
             detectors += secrets.DETECTORS + plugins.plugin_detectors(config.plugins)

@@ -3,24 +3,16 @@
 Two classes because they are two jobs: rewriting never drops, and the optional drop of documents
 with more than `max_secrets` secrets is a filter with its own reason in `removed/redact/`. The
 limit reads the counts `Redact` wrote into the metadata, so it must run right after it.
-
-Written against datatrove's PipelineStep / BaseFilter with the names of the project's step API
-(`step`, `columns`, `rewrite`, `filter`, `from_config`); when `curation.steps.RewriteStep` and
-`DropStep` land, `Redact.run` goes and the base classes change, nothing else.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from datatrove.data import Document
 
-from datatrove.data import Document, DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.filters.base_filter import BaseFilter
-
-from curation.documents import RemovedDocRow
-from curation.io import REMOVED_SCHEMA, ParquetSink
-from curation.redact.config import RedactConfig
+from curation.config.redact import RedactConfig
 from curation.redact.labels import SECRET_LABELS, Label
+from curation.redact.redactor import Redactor
+from curation.steps import DropStep, RewriteStep
 
 STEP = "redact"
 # One int64 column per placeholder type: fixed schema, never null, summable in DuckDB as it is
@@ -29,14 +21,12 @@ STEP = "redact"
 COLUMNS = {label.column: "int64" for label in Label}
 
 
-class Redact(PipelineStep):
+class Redact(RewriteStep):
     """Replaces secrets and personal data in doc.text (and the configured text metadata fields)
     with `<KEY>`, `<PASSWORD>`, `<PRIVATE_KEY>`, `<EMAIL>`, `<IP_ADDRESS>`; counts them per label."""
 
-    name = "redact"
-    type = "🔏 - FORMAT"
     step = STEP
-    columns = COLUMNS
+    type = "🔏 - FORMAT"
 
     def __init__(self, *, config: RedactConfig | None = None):
         super().__init__()
@@ -45,14 +35,15 @@ class Redact(PipelineStep):
 
     @classmethod
     def from_config(cls, ctx) -> Redact | None:
-        config: RedactConfig = ctx.cfg.redact
+        config: RedactConfig = ctx.config.redact
         return cls(config=config) if config.enabled else None
 
-    @property
-    def redactor(self):
-        if self._redactor is None:  # built where the step runs: detect-secrets and hyperscan load there
-            from curation.redact.redactor import Redactor
+    def doc_columns(self) -> dict[str, str]:
+        return dict(COLUMNS)
 
+    @property
+    def redactor(self) -> Redactor:
+        if self._redactor is None:  # built where the step runs: detect-secrets and hyperscan load there
             self._redactor = Redactor.from_config(self.config)
         return self._redactor
 
@@ -78,47 +69,35 @@ class Redact(PipelineStep):
             doc.metadata[label.column] = n
             if n:
                 self.stat_update(label.column, value=n)
+        self.stat_update("docs")
         if findings:
             self.stat_update("docs_redacted")
-
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for doc in data:
-            self.stat_update("docs")
-            with self.track_time():
-                self.rewrite(doc)
-            yield doc
 
 
 def secret_count(doc: Document) -> int:
     return sum(int(doc.metadata.get(label.column) or 0) for label in SECRET_LABELS)
 
 
-class RedactionLimit(BaseFilter):
+class RedactionLimit(DropStep):
     """Drops documents with more than `max_secrets` secrets to removed/redact/ (reason
     `too_many_secrets`, detail with the counts). The dropped text is the redacted one: removed/
     must not become the place where the secrets survive."""
 
-    name = "redact_limit"
     step = STEP
-    columns: dict[str, str] = {}
+    name = "redact_limit"  # its stats beside Redact's; the drops share the removed/redact/ folder
 
     def __init__(self, *, removed_folder: str, max_secrets: int):
-        super().__init__(exclusion_writer=ParquetSink(Path(removed_folder) / STEP, REMOVED_SCHEMA,
-                                                      to_row=RemovedDocRow(STEP)))
         if max_secrets < 0:
             raise ValueError(f"max_secrets must be >= 0, got {max_secrets}")
+        super().__init__(removed_folder=removed_folder)
         self.max_secrets = max_secrets
 
     @classmethod
     def from_config(cls, ctx) -> RedactionLimit | None:
-        config: RedactConfig = ctx.cfg.redact
+        config: RedactConfig = ctx.config.redact
         if not config.enabled or config.max_secrets is None:
             return None
         return cls(removed_folder=str(ctx.layout.removed), max_secrets=config.max_secrets)
-
-    def run(self, data, rank: int = 0, world_size: int = 1):
-        self.exclusion_writer.open(rank)  # an empty removed/redact file still marks the task done
-        yield from super().run(data, rank, world_size)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         n = secret_count(doc)
