@@ -66,7 +66,7 @@ def corpus_files(root: str | Path, *, every: int = 1, langs=None) -> list[tuple[
 def clean_corpus_findings(redactor: Redactor, docs) -> list[dict]:
     rows = []
     for rel, lang, text in docs:
-        for f in redactor.find(text, lang):
+        for f in redactor.find(text, lang, rel):
             line_start = text.rfind("\n", 0, f.start) + 1
             line_end = text.find("\n", f.end)
             rows.append({"path": rel, "line": text.count("\n", 0, f.start) + 1, "label": f.label.value,

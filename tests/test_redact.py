@@ -20,6 +20,7 @@ from conftest import load_benchmark
 from datatrove.data import Document
 
 from curation.config.redact import RedactConfig
+from curation.quality.heuristics import is_test_file
 from curation.redact.labels import Label
 from curation.redact.redactor import Redactor
 from curation.redact.secrets import CONFIG_LANGS
@@ -141,6 +142,8 @@ SECRET_KINDS = ["aws_access_key_id", "aws_secret_access_key", "github_token", "g
                 "ip_address", "env_password"]
 # Kinds whose syntax only configuration files have (an unquoted value): planted into those files.
 CONFIG_KINDS = {"env_password"}
+# A test file's IP addresses are fixtures and stay (curation.redact.pii): planted outside tests only.
+NOT_IN_TESTS_KINDS = {"ip_address"}
 
 
 def _email(rng) -> str:
@@ -175,13 +178,15 @@ def test_planted_secrets_in_real_files_are_redacted_and_nothing_else_changes(red
     rng = random.Random(13)
     files = [d for d in corpus_sample if len(d[2]) < 200_000]
     config_files = [d for d in corpus_config_files if len(d[2]) < 200_000]
+    non_test_files = [d for d in files if not is_test_file(d[0], d[2])]
+    assert len(non_test_files) > len(files) / 2
     assert len(config_files) >= 5, "the sample has configuration files to plant into"
     redacted = total = 0
     misses, changed = [], []
     per_kind = {k: [0, 0] for k in SECRET_KINDS}
     for k in range(len(SECRET_KINDS) * 20):
         kind = SECRET_KINDS[k % len(SECRET_KINDS)]
-        pool = config_files if kind in CONFIG_KINDS else files
+        pool = config_files if kind in CONFIG_KINDS else non_test_files if kind in NOT_IN_TESTS_KINDS else files
         rel, lang, text = pool[(k * 7) % len(pool)]
         secret, line, expected = _plant(kind, rng)
         if kind == "database_url":
@@ -299,6 +304,27 @@ def test_offsets_hold_when_lowercasing_changes_length(redactor):
 def test_ipv6_and_public_ipv4_are_redacted(redactor):
     assert redact(redactor, 'peer = "2a03:2880:f10c:83:face:b00c:0:25de"') == 'peer = "<IP_ADDRESS>"'
     assert redact(redactor, "ssh deploy@52.14.201.77 -p 22") == "ssh deploy@<IP_ADDRESS> -p 22"
+
+
+def test_ip_addresses_in_tests_and_documentation_examples_stay(redactor):
+    validator_test = 'def test_ipv4():\n    assert is_valid_ipv4_address("114.71.82.94")\n'
+    assert redactor.redact(validator_test, "python", "tests/test_validators.py").text == validator_test
+    assert redactor.redact(validator_test, "python", "src/validators.py").text != validator_test  # not a test path
+    spec = 'it("parses", () => {\n  expect(ipv4.parse("213.174.246.205")).toBe(true);\n});\n'
+    assert redactor.redact(spec, "typescript", "src/ip.ts").text == spec  # a test by its content
+    docs = "An IPv4 or IPv6 address, in string format (e.g. ``192.0.2.30`` or\n``2a02:42fe::4``).\n"
+    assert redact(redactor, docs, "restructuredtext") == docs
+    assert redact(redactor, '>>> g.city("72.14.207.99")\n', "restructuredtext") == '>>> g.city("72.14.207.99")\n'
+    # the same address in deployment code is redacted
+    assert redact(redactor, 'UPSTREAM = "72.14.207.99"\n') == 'UPSTREAM = "<IP_ADDRESS>"\n'
+    # in a test file, secrets and emails are still redacted
+    leaked = 'def test_x():\n    token = "ghp_' + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8" + '"\n'
+    assert "<KEY>" in redactor.redact(leaked, "python", "tests/test_x.py").text
+
+
+def test_a_decorator_after_a_line_end_is_not_an_email(redactor):
+    text = "```python\n@click.group()\ndef cli():\n    pass\n```\n\n@pytest.mark.anyio\n@pytest.mark.network\n"
+    assert redact(redactor, text, "markdown") == text
 
 
 # --- placeholders and the tokenizer ---------------------------------------------------------------

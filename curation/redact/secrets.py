@@ -26,7 +26,7 @@ _B64 = re.compile(r"[A-Za-z0-9+/=]")
 # Without an END line the body runs while it is base64, whitespace, quotes or escaped newlines.
 _PEM_BODY_RUN = re.compile(r"(?:[A-Za-z0-9+/=\s\"',]|\\n|\\r)+")
 _PEM_EDGE_START = re.compile(r"(?:\s|\\n|\\r)*")
-_PEM_EDGE_END = re.compile(r"(?:\s|\\n|\\r)*$")
+_PEM_EDGE_END = re.compile(r"(?:\s|\\n|\\r)*\Z")
 _MIN_KEY_BODY = 64  # base64 chars; "..." or "<key here>" between the armor lines is an example, not a key
 _MAX_KEY_BODY = 40_000  # an RSA-16384 key is ~12 KB of base64; a larger span is not one key
 
@@ -106,7 +106,7 @@ _ASSIGN_VALUE = re.compile(
     r"""["'\]]?[ \t]*(?::=|=>|=|:)[ \t]*"""
     r"""(?:"(?P<dq>[^"\n\\]{1,512})"|'(?P<sq>[^'\n\\]{1,512})'|`(?P<bq>[^`\n\\]{1,512})`"""
     r"""|(?P<bare>[^\s"'`;,)}\]]{1,512}))""")
-_IDENT_LEFT = re.compile(r"[A-Za-z0-9_.\-]*$")
+_IDENT_LEFT = re.compile(r"[A-Za-z0-9_.\-]*\Z")  # \Z: "$" also matches before a final "\n"
 _IDENT_RIGHT = re.compile(r"[A-Za-z0-9_]*")
 _UPPER = re.compile(r"[A-Z]+")
 _YAML_SYNTAX = ("&", "*", "!", "|", ">", "@", "[", "%")

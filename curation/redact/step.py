@@ -51,15 +51,15 @@ class Redact(RewriteStep):
         return {**self.__dict__, "_redactor": None}
 
     def rewrite(self, doc: Document) -> None:
-        lang = doc.metadata.get("lang")
+        lang, path = doc.metadata.get("lang"), doc.metadata.get("path")
         counts = {label: 0 for label in Label}
-        result = self.redactor.redact(doc.text, lang)
+        result = self.redactor.redact(doc.text, lang, path)
         doc.text = result.text
         findings = list(result.findings)
         for name in self.config.fields:
             value = doc.metadata.get(name)
             if isinstance(value, str) and value:
-                field_result = self.redactor.redact(value, lang)
+                field_result = self.redactor.redact(value, lang, path)
                 doc.metadata[name] = field_result.text
                 findings += field_result.findings
         for finding in findings:
