@@ -13,19 +13,24 @@ import ipaddress
 import json
 import random
 import string
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import load_benchmark
+from conftest import ROOT, load_benchmark
 from datatrove.data import Document
 
 from curation.config.redact import RedactConfig
+from curation.layout import Layout
+from curation.load import load_pipeline
 from curation.quality.heuristics import is_test_file
+from curation.recipe import recipe
 from curation.redact.labels import Label
 from curation.redact.redactor import Redactor
 from curation.redact.secrets import CONFIG_LANGS
 from curation.redact.step import COLUMNS, Redact, RedactionLimit
 from curation.schema import ConfigError, validate
+from curation.steps import DocSink, StepContext
 
 ALNUM = string.ascii_letters + string.digits
 B64 = ALNUM + "+/"
@@ -106,10 +111,10 @@ def _plant(kind: str, rng: random.Random) -> tuple[str, str, str]:
     if kind == "gcp_service_account":
         body = _pem_body(rng, 12).replace("\n", "\\n")
         key_id = _s(rng, "0123456789abcdef", 40)
-        return (body, f'{{"type": "service_account", "private_key_id": "{key_id}", "private_key": '
-                      f'"-----BEGIN PRIVATE KEY-----\\n{body}\\n-----END PRIVATE KEY-----\\n"}}',
-                '{"type": "service_account", "private_key_id": "<KEY>", "private_key": '
-                '"-----BEGIN PRIVATE KEY-----\\n<PRIVATE_KEY>\\n-----END PRIVATE KEY-----\\n"}')
+        return (body, (f'{{"type": "service_account", "private_key_id": "{key_id}", "private_key": '
+                      f'"-----BEGIN PRIVATE KEY-----\\n{body}\\n-----END PRIVATE KEY-----\\n"}}'),
+                ('{"type": "service_account", "private_key_id": "<KEY>", "private_key": '
+                '"-----BEGIN PRIVATE KEY-----\\n<PRIVATE_KEY>\\n-----END PRIVATE KEY-----\\n"}'))
     if kind == "azure_connection_string":
         s = _s(rng, B64, 86) + "=="
         return (s, f'conn = "DefaultEndpointsProtocol=https;AccountName=prodstore;AccountKey={s};EndpointSuffix=core.windows.net"',
@@ -378,3 +383,28 @@ def test_config_is_strict():
     with pytest.raises(ConfigError, match="NoSuchDetector"):
         validate(RedactConfig, {"plugins": ["NoSuchDetector"]}, "pipelines/x.yaml")
     assert RedactConfig().max_secrets is None
+
+
+# --- the recipe -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config", ["stage1_8k", "stage2_32k", "stage3_128k", "demo"])
+def test_every_stage_redacts_before_hashing_and_its_counts_reach_docs(config, tmp_path):
+    pipeline = load_pipeline(ROOT / "pipelines" / f"{config}.yaml", check_inputs=False)
+    runs = {run.name: run for run in recipe(StepContext(pipeline=pipeline, layout=Layout(tmp_path)))}
+    ingest = [type(step).__name__ for step in runs["ingest"].steps]
+    assert ingest.index("CodeFileFilter") < ingest.index("Redact") < ingest.index("ContentHasher"), ingest
+    assert "RedactionLimit" not in ingest  # max_secrets is off by default
+    sinks = [step for run in runs.values() for step in run.steps if isinstance(step, DocSink)]
+    assert {Path(s.folder).name for s in sinks} == {"filtered", "docs"}
+    for sink in sinks:
+        assert COLUMNS.items() <= sink.extra_columns.items(), sink.folder
+
+    off = load_pipeline(ROOT / "pipelines" / f"{config}.yaml", ["redact.enabled=false", "redact.max_secrets=3"],
+                        check_inputs=False)
+    steps = [type(s).__name__ for run in recipe(StepContext(pipeline=off, layout=Layout(tmp_path))) for s in run.steps]
+    assert "Redact" not in steps and "RedactionLimit" not in steps
+    limited = load_pipeline(ROOT / "pipelines" / f"{config}.yaml", ["redact.max_secrets=3"], check_inputs=False)
+    ingest = recipe(StepContext(pipeline=limited, layout=Layout(tmp_path)))[0].steps
+    names = [type(s).__name__ for s in ingest]
+    assert names.index("Redact") + 1 == names.index("RedactionLimit")
+    assert Path(tmp_path / "removed" / "redact").resolve() in [p.resolve() for s in ingest for p in s.outputs()]

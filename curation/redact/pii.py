@@ -25,6 +25,7 @@ Kept as they are, and why:
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -94,7 +95,7 @@ _NOT_AN_ADDRESS_CONTEXT = re.compile(
 # A documentation example: "e.g.", "for example", "such as" on the line of the address or the one before
 # it, or a doctest / REPL prompt starting its line.
 _EXAMPLE_CONTEXT = re.compile(r"(?i)\be\.\s?g\.|\bfor ex(?:ample)?\b|\bexamples?\b|\bsuch as\b|^\s*(?:>>>|\.\.\.|In \[\d+\]:)\s",
-                              re.M)
+                              re.MULTILINE)
 _PUBLIC_RESOLVERS = frozenset({"8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112",
                                "208.67.222.222", "208.67.220.220", "4.2.2.2", "4.2.2.1"})
 _DOCUMENTATION_NETS = tuple(ipaddress.ip_network(n) for n in
@@ -114,10 +115,10 @@ def _made_up(address: str) -> bool:
         # Section numbers, versions and object ids are dotted small numbers ("JLS 9.6.4.1", "17.0.21.1",
         # OID "2.5.29.15"); a random public address has all four parts below 40 about once in 2,000.
         return True
-    if len(set(octets)) == 1 or all(b == a + 1 for a, b in zip(octets, octets[1:])):
+    if len(set(octets)) == 1 or all(b == a + 1 for a, b in itertools.pairwise(octets)):
         return True
     digits = address.replace(".", "")
-    return len(digits) >= 4 and all(int(b) == (int(a) + 1) % 10 for a, b in zip(digits, digits[1:]))
+    return len(digits) >= 4 and all(int(b) == (int(a) + 1) % 10 for a, b in itertools.pairwise(digits))
 
 
 def addresses_are_fixtures(path: str | None, text: str) -> bool:
