@@ -1,7 +1,8 @@
-"""Typed schema of `pipelines/*.yaml`, loading with `--set` overrides, and path resolution.
+"""Typed schema of `pipelines/*.yaml`: one section per concern, every key checked.
 
 A pipeline config states intent (which inputs, which rule set, which tokenizer, how long a
-sequence); everything derived from it (task plans, file names) is computed by `curation.pipeline`.
+sequence); `curation.load` reads it with `--set` overrides and resolves what it names, and the
+steps of `curation.recipe` derive everything else (task plans, file names, bands x rows).
 """
 
 from __future__ import annotations
