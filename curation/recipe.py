@@ -28,8 +28,9 @@ from curation.dedup.near import (
 )
 from curation.documents import META_COLUMNS
 from curation.filters.step import CodeFileFilter
-from curation.ingest.reader import IngestReader
+from curation.ingest.reader import INGEST_TOTALS, IngestReader
 from curation.mixture.step import MixPackStep, PackStep
+from curation.progress import ProgressMeter
 from curation.quality.scorer import QualityScorer
 from curation.quality.select import ScoreThresholdFilter
 from curation.redact.step import Redact, RedactionLimit
@@ -47,6 +48,10 @@ class Run:
     tasks: int
     workers: int
     steps: list = field(default_factory=list)
+
+    @property
+    def metered(self) -> bool:
+        return any(isinstance(step, ProgressMeter) for step in self.steps)
 
     def prepare(self) -> None:
         for step in self.steps:
@@ -78,8 +83,10 @@ def recipe(ctx: StepContext) -> list[Run]:
     bucket_tasks = cfg.dedup.near.bucket_tasks if cfg.dedup.near else 1
 
     # Redaction before the hashes: exact and near dedup compare the text that is trained on.
-    ingest = build(ctx, IngestReader, CodeFileFilter, Redact, RedactionLimit, ContentHasher, MinhashSigner)
-    curate = build(ctx, DocSource(out.filtered), NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
+    ingest = build(ctx, IngestReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
+        work=out.work)), CodeFileFilter, Redact, RedactionLimit, ContentHasher, MinhashSigner)
+    curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
+                   NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
                    QualityScorer, ScoreThresholdFilter, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TokenizeStep)
     columns = merged_columns(ingest + curate + tokenize)  # docs/ carries what the ingest run wrote too
