@@ -81,13 +81,15 @@ class DecontaminateConfig(StrictModel):
     extra: list[ExtraBenchmark] = Field(default_factory=list)
     fields: list[Literal["prompt", "solution", "code", "test"]] = Field(
         default_factory=lambda: list(FIELDS), description="which parts of an item are matched")
-    n: int = Field(13, ge=8, le=32, description="code tokens per n-gram (punctuation is one token per byte)")
+    n: int = Field(13, ge=5, le=32, description="code tokens per n-gram (punctuation is one token per byte)")
+    short_n: int = Field(8, ge=4, description="a field shorter than n tokens but at least this long is matched "
+                                              "only whole, as an exact (whitespace-normalized) substring")
     min_overlap: float = Field(0.5, gt=0, le=1, description="share of a field's raw n-grams a document must contain")
     min_ngrams: int = Field(3, ge=1, description="and at least this many (or all, when the field has fewer)")
     min_normalized_overlap: float = Field(
         0.8, gt=0, le=1, description="share of a field's identifier-normalized n-grams (renamed copies)")
     min_normalized_ngrams: int = Field(
-        10, ge=1, description="fields with fewer normalized n-grams are matched as written only")
+        5, ge=1, description="fields with fewer normalized n-grams are matched as written only")
     max_item_frequency: int = Field(
         3, ge=1, description="an n-gram found in more items of one benchmark is boilerplate, not evidence")
     action: Literal["drop", "cut"] = Field("drop", description="drop the document, or cut the matched spans")

@@ -1,5 +1,9 @@
 """The benchmark index: every benchmark field's n-grams, built once per run, saved to one file.
 
+Fields shorter than n tokens (CRUXEval's `def f(s): return s.upper()`) are indexed by their
+m-grams (m = `short_n` < n tokens, raw only, no frequency filter) and match only as a whole,
+exactly: the exact-substring rule for what is too short for n-gram overlap.
+
 A field (an item's prompt, solution, code or test) is a *segment*. The index maps each n-gram
 hash to the segments that contain it, twice: raw n-grams (tokens as written) and normalized ones
 (identifiers replaced, see `tokens`). An n-gram found in more than `max_item_frequency` items of
@@ -31,6 +35,9 @@ BITMAP_BITS = 27
 SHIFT = 64 - BITMAP_BITS
 
 
+_EMPTY = np.empty(0, dtype=np.uint64)
+
+
 def field_kind(name: str) -> str:
     """The config's field names: `declaration_code` (HumanEval-X) is a kind of `code`."""
     return "code" if name.endswith("code") else name
@@ -39,6 +46,7 @@ def field_kind(name: str) -> str:
 @dataclass
 class BenchmarkIndex:
     n: int
+    short_n: int
     benchmarks: list[str]  # per item
     item_ids: list[str]
     seg_item: np.ndarray  # int32, per segment
@@ -46,10 +54,13 @@ class BenchmarkIndex:
     seg_tokens: np.ndarray  # int64: tokens of the segment text
     seg_raw_total: np.ndarray  # int64: distinct kept raw n-grams
     seg_norm_total: np.ndarray
+    seg_short_total: np.ndarray  # int64: m-grams of a field shorter than n tokens (else 0)
     raw_keys: np.ndarray  # uint64 sorted; raw_seg[i] is a segment containing raw_keys[i]
     raw_seg: np.ndarray
     norm_keys: np.ndarray
     norm_seg: np.ndarray
+    short_keys: np.ndarray
+    short_seg: np.ndarray
     swe: list[dict]  # SWE-bench instances: benchmark, item_id, repo, base_commit, date
     notes: list[str]
     _bitmap: np.ndarray | None = None
@@ -57,7 +68,7 @@ class BenchmarkIndex:
     @property
     def bitmap(self) -> np.ndarray:
         if self._bitmap is None:
-            slots = np.concatenate([self.raw_keys, self.norm_keys]) >> np.uint64(SHIFT)
+            slots = np.concatenate([self.raw_keys, self.norm_keys, self.short_keys]) >> np.uint64(SHIFT)
             bits = np.zeros(1 << BITMAP_BITS, dtype=bool)
             bits[slots] = True
             self._bitmap = np.packbits(bits, bitorder="little")
@@ -67,16 +78,18 @@ class BenchmarkIndex:
         per = {}
         for b in self.benchmarks:
             per[b] = per.get(b, 0) + 1
-        return {"n": self.n, "items": per, "segments": int(self.seg_item.size),
+        return {"n": self.n, "short_n": self.short_n, "items": per, "segments": int(self.seg_item.size),
                 "raw_ngrams": int(np.unique(self.raw_keys).size), "normalized_ngrams": int(np.unique(self.norm_keys).size),
-                "unmatchable_segments": int(((self.seg_raw_total == 0) & (self.seg_norm_total == 0)).sum()),
+                "short_segments": int((self.seg_short_total > 0).sum()),
+                "unmatchable_segments": int(((self.seg_raw_total == 0) & (self.seg_norm_total == 0)
+                                             & (self.seg_short_total == 0)).sum()),
                 "swe_instances": len(self.swe), "notes": self.notes}
 
     # -- build ---------------------------------------------------------------------------------
     @classmethod
-    def build(cls, items: list[BenchmarkItem], *, n: int, fields: list[str], max_item_frequency: int,
+    def build(cls, items: list[BenchmarkItem], *, n: int, short_n: int, fields: list[str], max_item_frequency: int,
               swe_benchmarks: set[str] = frozenset(), notes: list[str] | None = None) -> "BenchmarkIndex":
-        seg_item, seg_field, seg_tokens, raw_sets, norm_sets = [], [], [], [], []
+        seg_item, seg_field, seg_tokens, raw_sets, norm_sets, short_sets = [], [], [], [], [], []
         for i, item in enumerate(items):
             for name, text in item.fields.items():
                 if field_kind(name) not in fields:
@@ -87,32 +100,37 @@ class BenchmarkIndex:
                 seg_tokens.append(len(toks))
                 raw_sets.append(np.unique(ngrams(toks.raw, n)))
                 norm_sets.append(np.unique(ngrams(toks.norm, n)))
+                short_sets.append(np.unique(ngrams(toks.raw, short_n)) if len(toks) < n else _EMPTY)
         benchmarks = [it.benchmark for it in items]
         seg_item_arr = np.array(seg_item, dtype=np.int32)
         raw_sets = _drop_frequent(raw_sets, seg_item_arr, benchmarks, max_item_frequency)
         norm_sets = _drop_frequent(norm_sets, seg_item_arr, benchmarks, max_item_frequency)
         raw_keys, raw_seg = _postings(raw_sets)
         norm_keys, norm_seg = _postings(norm_sets)
+        short_keys, short_seg = _postings(short_sets)
         swe = [{"benchmark": it.benchmark, "item_id": it.item_id, "repo": it.repo, "base_commit": it.base_commit,
                 "date": it.date} for it in items if it.benchmark in swe_benchmarks]
-        return cls(n=n, benchmarks=benchmarks, item_ids=[it.item_id for it in items], seg_item=seg_item_arr,
+        return cls(n=n, short_n=short_n, benchmarks=benchmarks, item_ids=[it.item_id for it in items], seg_item=seg_item_arr,
                    seg_field=seg_field, seg_tokens=np.array(seg_tokens, dtype=np.int64),
                    seg_raw_total=np.array([s.size for s in raw_sets], dtype=np.int64),
                    seg_norm_total=np.array([s.size for s in norm_sets], dtype=np.int64),
+                   seg_short_total=np.array([s.size for s in short_sets], dtype=np.int64),
                    raw_keys=raw_keys, raw_seg=raw_seg, norm_keys=norm_keys, norm_seg=norm_seg,
+                   short_keys=short_keys, short_seg=short_seg,
                    swe=swe, notes=list(notes or []))
 
     # -- file ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"n": self.n, "benchmarks": self.benchmarks, "item_ids": self.item_ids,
+        meta = {"n": self.n, "short_n": self.short_n, "benchmarks": self.benchmarks, "item_ids": self.item_ids,
                 "seg_field": self.seg_field, "swe": self.swe, "notes": self.notes}
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                      seg_item=self.seg_item, seg_tokens=self.seg_tokens, seg_raw_total=self.seg_raw_total,
-                     seg_norm_total=self.seg_norm_total, raw_keys=self.raw_keys, raw_seg=self.raw_seg,
+                     seg_norm_total=self.seg_norm_total, seg_short_total=self.seg_short_total,
+                     short_keys=self.short_keys, short_seg=self.short_seg, raw_keys=self.raw_keys, raw_seg=self.raw_seg,
                      norm_keys=self.norm_keys, norm_seg=self.norm_seg)
         os.replace(tmp, path)
 
@@ -125,7 +143,7 @@ class BenchmarkIndex:
         with np.load(path) as z:
             meta = json.loads(z["meta"].tobytes())
             arrays = {k: z[k] for k in z.files if k != "meta"}
-        return cls(n=meta["n"], benchmarks=meta["benchmarks"], item_ids=meta["item_ids"],
+        return cls(n=meta["n"], short_n=meta["short_n"], benchmarks=meta["benchmarks"], item_ids=meta["item_ids"],
                    seg_field=meta["seg_field"], swe=meta["swe"], notes=meta["notes"], **arrays)
 
 

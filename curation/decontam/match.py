@@ -7,8 +7,10 @@ A segment (one field of one item) is matched when the text holds, within one reg
   when it has fewer): a copy with some lines edited, added or removed;
 - `normalized`: at least `min_normalized_overlap` of its identifier-normalized n-grams, for
   fields with at least `min_normalized_ngrams` of them: a copy with renamed identifiers.
-A field shorter than n tokens has no n-gram and is never matched alone (the `code` field, prompt
-and solution together, covers HumanEval's one-line solutions).
+- `exact` also for a field shorter than n tokens (but at least `short_n`): all its raw m-grams
+  (m = short_n) in one contiguous run, i.e. the whole field as written. Shorter fields are never
+  matched alone (the `code` field, prompt and solution together, covers HumanEval's one-line
+  solutions).
 
 The region is the densest run of the segment's hits: hits further apart than the segment's own
 length belong to different regions, so scattered boilerplate does not add up to a match.
@@ -30,7 +32,7 @@ class MatchSettings:
     min_overlap: float = 0.5
     min_ngrams: int = 3
     min_normalized_overlap: float = 0.8
-    min_normalized_ngrams: int = 10
+    min_normalized_ngrams: int = 5
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,10 @@ def _needs(index: BenchmarkIndex, settings: MatchSettings, stream: str) -> np.nd
     cache = index.__dict__.setdefault("_needs", {})
     key = (stream, settings)
     if key not in cache:
-        if stream == "raw":
+        if stream == "short":
+            total = index.seg_short_total
+            share, floor = 1.0, 1
+        elif stream == "raw":
             total = index.seg_raw_total
             share, floor = settings.min_overlap, settings.min_ngrams
         else:
@@ -88,6 +93,8 @@ def _needs(index: BenchmarkIndex, settings: MatchSettings, stream: str) -> np.nd
             share, floor = settings.min_normalized_overlap, settings.min_normalized_ngrams
         need = np.maximum(np.ceil(share * total).astype(np.int64), np.minimum(floor, total))
         need = np.maximum(need, 1)
+        if stream == "short":
+            need[total == 0] = np.iinfo(np.int64).max
         if stream == "norm":
             need[total < settings.min_normalized_ngrams] = np.iinfo(np.int64).max
         cache[key] = need
@@ -98,10 +105,10 @@ def find_matches(index: BenchmarkIndex, text: str, settings: MatchSettings,
                  tokens_out: list | None = None) -> list[Match]:
     """Every matched region of every segment in `text` (empty for almost every document).
     `tokens_out`, when given, receives the text's CodeTokens (to count removed tokens)."""
-    found = scan(text, index.n, index.bitmap, SHIFT)
+    found = scan(text, index.n, index.short_n, index.bitmap, SHIFT)
     if tokens_out is not None:
         tokens_out.append(found.tokens)
-    if found.raw_pos.size == 0 and found.norm_pos.size == 0:
+    if found.raw_pos.size == 0 and found.norm_pos.size == 0 and found.short_pos.size == 0:
         return []
     candidates = []
     raw = _lookup(index.raw_keys, index.raw_seg, found.raw_pos, found.raw_hash)
@@ -110,6 +117,9 @@ def find_matches(index: BenchmarkIndex, text: str, settings: MatchSettings,
     norm = _lookup(index.norm_keys, index.norm_seg, found.norm_pos, found.norm_hash)
     if norm is not None:
         candidates.append(("norm", norm))
+    short = _lookup(index.short_keys, index.short_seg, found.short_pos, found.short_hash)
+    if short is not None:
+        candidates.append(("short", short))
     regions = []  # (segment, kind, hits, total, first token, last token)
     for stream, (segs, pos, hashes) in candidates:
         # Most candidate n-grams are boilerplate found in a few segments each: a segment whose hits,
@@ -127,13 +137,21 @@ def find_matches(index: BenchmarkIndex, text: str, settings: MatchSettings,
         for s_pos, s_hash, seg in zip(np.split(pos, bounds), np.split(hashes, bounds), segs[np.r_[0, bounds]]):
             seg = int(seg)
             gap = max(int(index.seg_tokens[seg]), index.n)
-            total = int(index.seg_raw_total[seg] if stream == "raw" else index.seg_norm_total[seg])
+            total = int({"raw": index.seg_raw_total, "norm": index.seg_norm_total,
+                         "short": index.seg_short_total}[stream][seg])
             need = int(need_all[seg])
+            width = index.short_n if stream == "short" else index.n
             for first, last, hits, contiguous in _regions(s_pos, s_hash, gap):
                 if hits < need:
                     continue
-                kind = "normalized" if stream == "norm" else ("exact" if hits == total and contiguous else "overlap")
-                regions.append((seg, kind, hits, total, first, last + index.n - 1))
+                if stream == "short":
+                    # the whole field, window after window: as many windows as the field has
+                    if not contiguous or last - first + 1 != int(index.seg_tokens[seg]) - width + 1:
+                        continue
+                    kind = "exact"
+                else:
+                    kind = "normalized" if stream == "norm" else ("exact" if hits == total and contiguous else "overlap")
+                regions.append((seg, kind, hits, total, first, last + width - 1))
     return _to_matches(index, text, found.tokens, regions)
 
 

@@ -58,9 +58,10 @@ def _kernel():
         return x
 
     @numba.njit(cache=True)
-    def scan(buf, n_bytes, n, bitmap, shift):
+    def scan(buf, n_bytes, n, m, bitmap, shift):
         """buf: the text's bytes plus 8 zero bytes. Returns token spans, raw and normalized token
-        hashes, and (position, hash) of every raw / normalized n-gram whose bitmap bit is set."""
+        hashes, and (position, hash) of every raw n-gram, normalized n-gram and raw m-gram (m < n:
+        fields shorter than n tokens) whose bitmap bit is set."""
         starts = np.empty(n_bytes, np.int64)
         ends = np.empty(n_bytes, np.int64)
         raw = np.empty(n_bytes, np.uint64)
@@ -106,6 +107,26 @@ def _kernel():
         norm_hit = np.empty(windows, np.uint64)
         n_raw = 0
         n_norm = 0
+        short_windows = max(count - m + 1, 0)
+        short_pos = np.empty(short_windows, np.int64)
+        short_hit = np.empty(short_windows, np.uint64)
+        n_short = 0
+        if short_windows > 0:
+            top = u64(1)
+            for _ in range(m - 1):
+                top *= chain
+            acc = u64(0)
+            for k in range(m):
+                acc = acc * chain + raw[k]
+            for w in range(short_windows):
+                if w > 0:
+                    acc = (acc - raw[w - 1] * top) * chain + raw[w + m - 1]
+                h = fmix(acc)
+                slot = h >> shift
+                if (bitmap[slot >> u64(3)] >> (slot & u64(7))) & 1:
+                    short_pos[n_short] = w
+                    short_hit[n_short] = h
+                    n_short += 1
         if windows > 0:
             top = u64(1)  # chain**(n-1): the weight of the token that leaves the window
             for _ in range(n - 1):
@@ -132,7 +153,8 @@ def _kernel():
                     norm_hit[n_norm] = hn
                     n_norm += 1
         return (starts[:count], ends[:count], raw[:count], norm[:count],
-                raw_pos[:n_raw], raw_hit[:n_raw], norm_pos[:n_norm], norm_hit[:n_norm])
+                raw_pos[:n_raw], raw_hit[:n_raw], norm_pos[:n_norm], norm_hit[:n_norm],
+                short_pos[:n_short], short_hit[:n_short])
 
     return scan
 
@@ -140,19 +162,20 @@ def _kernel():
 class ScanResult:
     """What `scan` found in one text: its tokens and the n-grams that passed the prefilter."""
 
-    __slots__ = ("tokens", "raw_pos", "raw_hash", "norm_pos", "norm_hash")
+    __slots__ = ("tokens", "raw_pos", "raw_hash", "norm_pos", "norm_hash", "short_pos", "short_hash")
 
-    def __init__(self, tokens, raw_pos, raw_hash, norm_pos, norm_hash):
+    def __init__(self, tokens, raw_pos, raw_hash, norm_pos, norm_hash, short_pos, short_hash):
         self.tokens = tokens
         self.raw_pos, self.raw_hash = raw_pos, raw_hash
         self.norm_pos, self.norm_hash = norm_pos, norm_hash
+        self.short_pos, self.short_hash = short_pos, short_hash
 
 
-def scan(text: str | bytes, n: int, bitmap: np.ndarray, shift: int) -> ScanResult:
-    """Tokens of `text` and the (position, hash) of its raw and normalized n-grams whose bit is
-    set in `bitmap` (bit hash >> shift of a little-endian packed bit array)."""
+def scan(text: str | bytes, n: int, m: int, bitmap: np.ndarray, shift: int) -> ScanResult:
+    """Tokens of `text` and the (position, hash) of its raw and normalized n-grams and raw m-grams
+    whose bit is set in `bitmap` (bit hash >> shift of a little-endian packed bit array)."""
     buf = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
     padded = np.frombuffer(buf + b"\0" * 8, dtype=np.uint8)
-    out = _kernel()(padded, len(buf), n, bitmap, np.uint64(shift))
-    starts, ends, raw, norm, rp, rh, np_, nh = out
-    return ScanResult(T.CodeTokens(starts, ends, raw, norm), rp, rh, np_, nh)
+    out = _kernel()(padded, len(buf), n, m, bitmap, np.uint64(shift))
+    starts, ends, raw, norm, rp, rh, np_, nh, sp, sh = out
+    return ScanResult(T.CodeTokens(starts, ends, raw, norm), rp, rh, np_, nh, sp, sh)
