@@ -7,7 +7,8 @@
    from the corpus (at a line boundary in the middle, so it is surrounded by other code), in four
    variants: verbatim; re-indented (indentation units changed, blank lines added); renamed (the
    names the solution binds: function, parameters, locals, consistently, docstring included);
-   renamed and re-indented. A plant is found when its own (benchmark, item) is matched.
+   renamed and re-indented; renamed without the docstring / comment (HumanEval, HumanEval-X: the
+   bare function, nothing of the problem statement left). A plant is found when its own (benchmark, item) is matched.
 2. False positives: every text file of the corpus (no plant) through the matcher; each flagged
    file is listed with its matches, by benchmark.
 3. Speed: the same files read and decoded, decontaminated, and tokenized with the TeleChat3
@@ -25,6 +26,7 @@ import random
 import re
 import sys
 import time
+import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -37,7 +39,7 @@ from curation.decontam.tokens import KEEP_NAMES
 
 HOST_SUFFIXES = {"python": (".py",), "cpp": (".cpp", ".cc", ".h", ".hpp"), "go": (".go",), "java": (".java",),
                  "js": (".js",), "rust": (".rs",)}
-VARIANTS = ("verbatim", "reindented", "renamed", "renamed_reindented")
+VARIANTS = ("verbatim", "reindented", "renamed", "renamed_reindented", "renamed_bare")
 MAX_FILE_BYTES = 1 << 20
 
 
@@ -48,6 +50,19 @@ def item_language(item: BenchmarkItem) -> str:
 def planted_text(item: BenchmarkItem) -> str:
     """What a contaminated file would hold: the whole function (prompt + solution) or the code."""
     return item.fields.get("code") or item.fields["solution"]
+
+
+_DOCSTRING = re.compile(r'\n\s*(?:"""|\'\'\').*?(?:"""|\'\'\')[ \t]*(?=\n)', re.S)
+
+
+def bare_text(item: BenchmarkItem) -> str:
+    """The function without its docstring or comment: nothing of the problem statement left, so
+    a renamed copy has only its code shape to give it away."""
+    if "declaration_code" in item.fields:
+        return item.fields["declaration_code"]
+    if "code" in item.fields:
+        return _DOCSTRING.sub("", item.fields["code"], count=1)
+    return item.fields["solution"]
 
 
 # -- variants ------------------------------------------------------------------------------------
@@ -69,7 +84,10 @@ def reindent(code: str, lang: str) -> str:
 
 def _python_bound_names(code: str) -> list[str]:
     try:
-        tree = ast.parse(code)
+        with warnings.catch_warnings():  # benchmark code has "\d" in plain strings
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tree = ast.parse(code)
     except SyntaxError:
         return []
     names = []
@@ -113,7 +131,7 @@ def rename(code: str, lang: str) -> str:
 
 
 def variant(item: BenchmarkItem, kind: str) -> str:
-    code, lang = planted_text(item), item_language(item)
+    code, lang = (bare_text(item) if kind.endswith("_bare") else planted_text(item)), item_language(item)
     if "renamed" in kind:
         code = rename(code, lang)
     if "reindented" in kind:

@@ -88,8 +88,10 @@ def _as_date(value: Any) -> dt.date | None:
 
 
 def items_from_rows(name: str, rows: Iterator[dict], fields: FieldMap, *, since: dt.date | None = None,
-                    source: str = "") -> list[BenchmarkItem]:
-    """Rows of a benchmark file -> items, by the field mapping; `since` keeps items dated on or after."""
+                    code: bool = False, source: str = "") -> list[BenchmarkItem]:
+    """Rows of a benchmark file -> items, by the field mapping; `since` keeps items dated on or
+    after; `code`: the prompt is code that the solution completes (HumanEval), so prompt +
+    solution is also matched as one text."""
     items = []
     for k, row in enumerate(rows):
         missing = [c for c in (fields.id, fields.prompt, fields.solution, fields.test, fields.repo,
@@ -101,7 +103,7 @@ def items_from_rows(name: str, rows: Iterator[dict], fields: FieldMap, *, since:
         if since is not None and (date is None or date < since):
             continue
         texts = {f: _text(row[getattr(fields, f)]) for f in ("prompt", "solution", "test") if getattr(fields, f)}
-        if texts.get("prompt") and texts.get("solution"):
+        if code and texts.get("prompt") and texts.get("solution"):
             texts["code"] = texts["prompt"] + texts["solution"]
         items.append(BenchmarkItem(
             benchmark=name, item_id=str(row[fields.id]), fields={k: v for k, v in texts.items() if v.strip()},
@@ -115,7 +117,7 @@ def items_from_rows(name: str, rows: Iterator[dict], fields: FieldMap, *, since:
 def load_humaneval(root: Path) -> list[BenchmarkItem]:
     path = root / "humaneval" / "HumanEval.jsonl.gz"
     return items_from_rows("humaneval", _read_jsonl(path), FieldMap(
-        id="task_id", prompt="prompt", solution="canonical_solution", test="test"), source=str(path))
+        id="task_id", prompt="prompt", solution="canonical_solution", test="test"), code=True, source=str(path))
 
 
 def load_humaneval_x(root: Path) -> list[BenchmarkItem]:
@@ -124,7 +126,7 @@ def load_humaneval_x(root: Path) -> list[BenchmarkItem]:
         path = root / "humaneval-x" / f"humaneval_{lang}.jsonl.gz"
         rows = list(_read_jsonl(path))
         lang_items = items_from_rows(f"humaneval-x-{lang}", iter(rows), FieldMap(
-            id="task_id", prompt="prompt", solution="canonical_solution", test="test"), source=str(path))
+            id="task_id", prompt="prompt", solution="canonical_solution", test="test"), code=True, source=str(path))
         # The declaration (signature without the docstring) + solution is the bare function, as a
         # file that copied the solution but not its comment would hold it.
         for item, row in zip(lang_items, rows):
@@ -155,7 +157,8 @@ def load_local(spec: ExtraBenchmark, base: Path | None = None) -> list[Benchmark
         path = base / path
     if not path.exists():
         raise BenchmarkUnavailable(f"benchmark {spec.name!r}: {path}: no such file")
-    return items_from_rows(spec.name, _read_rows(path), spec.fields, since=spec.since, source=str(path))
+    return items_from_rows(spec.name, _read_rows(path), spec.fields, since=spec.since, code=spec.prompt_is_code,
+                           source=str(path))
 
 
 def load_hub(spec: ExtraBenchmark) -> list[BenchmarkItem]:
@@ -170,7 +173,8 @@ def load_hub(spec: ExtraBenchmark) -> list[BenchmarkItem]:
             f"benchmark {spec.name!r}: cannot download hub dataset {spec.hub!r} ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else ''}). Offline, download it elsewhere and list it "
             f"with `path:` instead of `hub:`.") from None
-    return items_from_rows(spec.name, _read_rows(Path(folder)), spec.fields, since=spec.since, source=spec.hub)
+    return items_from_rows(spec.name, _read_rows(Path(folder)), spec.fields, since=spec.since,
+                           code=spec.prompt_is_code, source=spec.hub)
 
 
 def load_benchmarks(cfg: DecontaminateConfig, benchmarks_dir: Path | None,

@@ -32,7 +32,7 @@ FIELDS = ("prompt", "solution", "code", "test")
 
 class FieldMap(StrictModel):
     """Which column of a benchmark file holds what. Lists of strings (MBPP's test_list) are joined
-    by newlines; `code` is prompt + solution, derived, not a column."""
+    by newlines; the `code` field (prompt + solution) is derived, not a column."""
 
     id: str = Field(description="column with the item id (reported in removed/ and decontamination.json)")
     prompt: str | None = Field(None, description="problem statement / function signature and docstring")
@@ -53,6 +53,8 @@ class ExtraBenchmark(StrictModel):
     files: list[str] = Field(default_factory=lambda: ["*.parquet", "*.jsonl"],
                              description="hub files to download (glob patterns)")
     fields: FieldMap
+    prompt_is_code: bool = Field(False, description="the prompt is code the solution completes (HumanEval "
+                                                    "style): prompt + solution is also matched as one text")
     since: dt.date | None = Field(None, description="keep only items dated on or after this (LiveCodeBench cutoff)")
     swe: bool = Field(False, description="SWE-bench: also catch documents of an instance's repository at or after "
                                          "its base commit (needs fields.repo and fields.base_commit)")
@@ -89,7 +91,7 @@ class DecontaminateConfig(StrictModel):
     min_normalized_overlap: float = Field(
         0.8, gt=0, le=1, description="share of a field's identifier-normalized n-grams (renamed copies)")
     min_normalized_ngrams: int = Field(
-        5, ge=1, description="fields with fewer normalized n-grams are matched as written only")
+        3, ge=1, description="fields with fewer normalized n-grams are matched as written only")
     max_item_frequency: int = Field(
         3, ge=1, description="an n-gram found in more items of one benchmark is boilerplate, not evidence")
     action: Literal["drop", "cut"] = Field("drop", description="drop the document, or cut the matched spans")

@@ -150,9 +150,9 @@ class BenchmarkIndex:
 def _drop_frequent(sets: list[np.ndarray], seg_item: np.ndarray, benchmarks: list[str],
                    max_items: int) -> list[np.ndarray]:
     """Each set without the n-grams found in more than `max_items` distinct items of one benchmark."""
-    if not sets:
-        return sets
     sizes = [s.size for s in sets]
+    if sum(sizes) == 0:
+        return sets
     hashes = np.concatenate(sets)
     items = np.repeat(seg_item.astype(np.int64), sizes)
     bench_codes = {b: k for k, b in enumerate(dict.fromkeys(benchmarks))}

@@ -32,7 +32,7 @@ class MatchSettings:
     min_overlap: float = 0.5
     min_ngrams: int = 3
     min_normalized_overlap: float = 0.8
-    min_normalized_ngrams: int = 5
+    min_normalized_ngrams: int = 3
 
 
 @dataclass(frozen=True)
