@@ -331,3 +331,22 @@ def test_swe_tasks_at_or_after_a_benchmark_base_commit_are_caught(tmp_path):
 def test_repo_names_normalize():
     assert normalize_repo("https://github.com/Pallets/ItsDangerous.git") == "pallets/itsdangerous"
     assert normalize_repo("pallets+itsdangerous") == "pallets/itsdangerous"
+
+
+def test_from_config_builds_the_index_once_in_work(tmp_path):
+    from types import SimpleNamespace
+
+    _need_benchmarks()
+    layout = SimpleNamespace(work=tmp_path / "work", removed=tmp_path / "removed", out=tmp_path)
+    off = SimpleNamespace(cfg=SimpleNamespace(decontaminate=DecontaminateConfig(enabled=False)), layout=layout)
+    assert Decontaminate.from_config(off) is None
+    cfg = DecontaminateConfig(benchmarks_dir=str(BENCHMARKS), builtin=["cruxeval"], action="cut")
+    step = Decontaminate.from_config(SimpleNamespace(cfg=SimpleNamespace(decontaminate=cfg), layout=layout))
+    assert step.action == "cut" and Path(step.index_path) == tmp_path / "work" / "decontam_index.npz"
+    assert step.index.summary()["items"] == {"cruxeval": 800}
+    missing = DecontaminateConfig(benchmarks_dir=str(tmp_path / "nowhere"), require_builtin=True)
+    with pytest.raises(BenchmarkUnavailable, match="nowhere: no such folder"):
+        Decontaminate.from_config(SimpleNamespace(cfg=SimpleNamespace(decontaminate=missing), layout=layout))
+    absent = DecontaminateConfig(benchmarks_dir=str(tmp_path / "nowhere"))
+    step = Decontaminate.from_config(SimpleNamespace(cfg=SimpleNamespace(decontaminate=absent), layout=layout))
+    assert "absent" in step.index.summary()["notes"][0]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,14 +64,15 @@ class BenchmarkIndex:
     swe: list[dict]  # SWE-bench instances: benchmark, item_id, repo, base_commit, date
     notes: list[str]
     _bitmap: np.ndarray | None = None
+    needs_cache: dict = field(default_factory=dict, repr=False)  # match thresholds per segment, per settings
 
     @property
     def bitmap(self) -> np.ndarray:
         if self._bitmap is None:
             slots = np.concatenate([self.raw_keys, self.norm_keys, self.short_keys]) >> np.uint64(SHIFT)
-            bits = np.zeros(1 << BITMAP_BITS, dtype=bool)
-            bits[slots] = True
-            self._bitmap = np.packbits(bits, bitorder="little")
+            bitmap = np.zeros(1 << (BITMAP_BITS - 3), dtype=np.uint8)
+            np.bitwise_or.at(bitmap, slots >> np.uint64(3), (1 << (slots & np.uint64(7))).astype(np.uint8))
+            self._bitmap = bitmap
         return self._bitmap
 
     def summary(self) -> dict:

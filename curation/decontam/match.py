@@ -79,7 +79,7 @@ def _regions(pos: np.ndarray, hashes: np.ndarray, gap: int):
 
 def _needs(index: BenchmarkIndex, settings: MatchSettings, stream: str) -> np.ndarray:
     """Per segment: distinct n-grams a region needs to match (int64 max: never)."""
-    cache = index.__dict__.setdefault("_needs", {})
+    cache = index.needs_cache
     key = (stream, settings)
     if key not in cache:
         if stream == "short":

@@ -3,7 +3,8 @@ that instance's base commit, would teach the model the instance's fix; it is cau
 not text (the statement and patch of a mined commit need not resemble the instance's).
 
 A document is checked when it is a SWE task (`unit = 'swe_task'`, with `repo` and `base_commit`
-/ `commit`, as the SWE-task documents have them). It is caught when its commit or base commit is
+/ `commit`, as the SWE-task documents have them) or carries a `base_commit` (a trajectory built
+from a task); code files (`rev`, no base commit) are matched by text only. It is caught when its commit or base commit is
 an instance's base commit, or descends from it. Descent needs the repository's history: a local
 clone named in `swe_git_dirs`; without one the order cannot be told and `swe_unknown_order`
 decides (drop by default: the cost of a lost task is small, the cost of a leaked fix is a
@@ -55,7 +56,8 @@ class SweGuard:
         return []
 
     def check(self, meta: dict) -> SweHit | None:
-        if meta.get("unit") not in SWE_UNITS or not meta.get("repo") or not self.by_repo:
+        task_like = meta.get("unit") in SWE_UNITS or bool(meta.get("base_commit"))  # trajectories of tasks too
+        if not task_like or not meta.get("repo") or not self.by_repo:
             return None
         instances = self._instances(meta["repo"])
         if not instances:
