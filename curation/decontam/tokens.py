@@ -13,11 +13,12 @@ and two hashes per token:
   after `.` (attribute and method names belong to the library used, which a rename leaves alone).
 
 Token hashes are read from at most 24 bytes of the token (the first 8, 8 from the middle, the
-last 8) plus its length, through overlapping 8-byte windows of the text: no per-byte 64-bit
-arithmetic, which is what made the polynomial hash of `shingles` the slow part (see
-benchmarks/bench_decontam.py). Two tokens longer than 24 bytes that differ only outside those
-windows share a hash; a matched n-gram still needs 10+ tokens to agree, so that costs nothing
-measurable.
+last 8) plus its length, through overlapping 8-byte windows of the text, so the compiled scan
+(`scan.py`) hashes a token with three loads instead of a loop over its bytes. Two tokens longer
+than 24 bytes that differ only outside those windows share a hash; that can only make an n-gram
+match when its 12 other tokens agree as well, and the planted-recall and false-positive figures
+of benchmarks/bench_decontam.py are measured with it. This numpy version is the readable
+definition (and builds the index); the scan must give identical hashes (tests check it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.dedup.shingles import KEYWORDS, chain_ngrams, fmix64
+from curation.dedup.shingles import KEYWORDS, fmix64
 
 _SPACE, _WORD, _PUNCT = 0, 1, 2
 _BYTE_CLASS = np.full(256, _PUNCT, dtype=np.uint8)
@@ -144,11 +145,25 @@ def tokenize(text: str | bytes) -> CodeTokens:
     return CodeTokens(starts, ends, raw, norm)
 
 
+# Odd multiplier chaining n token hashes into one n-gram hash (as curation.dedup.shingles does).
+CHAIN = 0xC2B2AE3D27D4EB4F
+
+
 def ngrams(hashes: np.ndarray, n: int) -> np.ndarray:
-    """One uint64 per window of n consecutive token hashes; none when there are fewer than n."""
+    """One uint64 per window of n consecutive token hashes; none when there are fewer than n.
+
+    The polynomial sum(h[i+k] * CHAIN**(n-1-k)) without a finalizer: its token hashes are already
+    mixed, so every bit of the sum is, and the compiled scan saves a finalizer per window (it rolls
+    the sum from one window to the next and tests its top bits against the index bitmap)."""
     if hashes.size < n:
         return _EMPTY_U
-    return chain_ngrams(hashes, n)
+    windows = hashes.size - n + 1
+    with np.errstate(over="ignore"):
+        acc = hashes[:windows].copy()
+        for k in range(1, n):
+            acc *= np.uint64(CHAIN)
+            acc += hashes[k : k + windows]
+    return acc
 
 
 def char_offsets(text: str, byte_offsets: np.ndarray) -> np.ndarray:
