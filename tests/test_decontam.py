@@ -4,6 +4,7 @@ corpus, the corpus itself for false positives, a real git history for the SWE-be
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 from pathlib import Path
 
@@ -344,6 +345,7 @@ def test_from_config_builds_the_index_once_in_work(tmp_path):
     step = Decontaminate.from_config(SimpleNamespace(cfg=SimpleNamespace(decontaminate=cfg), layout=layout))
     assert step.action == "cut" and Path(step.index_path) == tmp_path / "work" / "decontam_index.npz"
     assert step.index.summary()["items"] == {"cruxeval": 800}
+    assert len(pickle.dumps(step)) < 100_000  # tasks get the index path, not the loaded index
     missing = DecontaminateConfig(benchmarks_dir=str(tmp_path / "nowhere"), require_builtin=True)
     with pytest.raises(BenchmarkUnavailable, match="nowhere: no such folder"):
         Decontaminate.from_config(SimpleNamespace(cfg=SimpleNamespace(decontaminate=missing), layout=layout))

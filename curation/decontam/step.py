@@ -94,6 +94,10 @@ class Decontaminate(BaseFilter):
                    settings=settings_of(cfg), swe_git_dirs=cfg.swe_git_dirs,
                    swe_unknown_order=cfg.swe_unknown_order)
 
+    def __getstate__(self):
+        # executors pickle the step for every task: ship the index path, never the loaded index
+        return {**self.__dict__, "_index": None, "_guard": None}
+
     @property
     def index(self) -> BenchmarkIndex:
         if self._index is None:
