@@ -3,7 +3,7 @@
 `tokens.tokenize` + `tokens.ngrams` are the readable definition; this computes the same hashes
 (the tests check equality) in one compiled loop over the bytes, because the numpy version makes
 ~15 passes over every byte: benchmarks/bench_decontam.py times both on the same files (`speed`:
-`numpy_reference_mb_s` vs `decontam_mb_s`, the latter including the index lookups). The loop
+`compiled_scan_mb_s` vs `numpy_reference_mb_s` on the same files). The loop
 also rolls the n-gram hash (`tokens.ngrams` is a polynomial, so a window's hash follows from
 the previous one) and checks each n-gram against the index's bitmap, so only
 the few n-grams that may be in the index leave the loop.
