@@ -133,6 +133,7 @@ def execute(runs: list[Run], layout: Layout, *, executor: dict | None = None,
                 f"run '{run.name}': task(s) {bad} did not complete ({detail}); logs: {logs}; "
                 "fix the cause and re-run the same command: finished tasks are skipped"
             )
+        run.finish()
         stats = logging_dir / "stats.json"
         if stats.exists():
             layout.stats.mkdir(parents=True, exist_ok=True)

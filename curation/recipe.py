@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.assemble.step import RepoAssembler
+from curation.decontam.step import Decontaminate
 from curation.dedup.exact import ContentHasher, ExactDedupFilter, ExactDedupPlan
 from curation.dedup.near import (
     MinhashSigner,
@@ -57,6 +58,10 @@ class Run:
         for step in self.steps:
             step.prepare()
 
+    def finish(self) -> None:
+        for step in self.steps:
+            step.finish(self.tasks)
+
     def outputs(self) -> list[Path]:
         """Folders that must hold one Parquet file per task when the run is done."""
         return [folder for step in self.steps for folder in step.outputs()]
@@ -87,7 +92,7 @@ def recipe(ctx: StepContext) -> list[Run]:
         work=out.work)), CodeFileFilter, Redact, RedactionLimit, ContentHasher, MinhashSigner)
     curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
                    NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
-                   QualityScorer, ScoreThresholdFilter, SyntaxTagger, RepoAssembler)
+                   QualityScorer, ScoreThresholdFilter, Decontaminate, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TokenizeStep)
     columns = merged_columns(ingest + curate + tokenize)  # docs/ carries what the ingest run wrote too
     check_thresholds(ctx, columns)

@@ -11,21 +11,25 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from datatrove.data import Document
-
 from conftest import SHARED, load_benchmark
+from datatrove.data import Document
+from realcode import real_code_files
+
+from curation.config.decontam import DecontaminateConfig, ExtraBenchmark
 from curation.decontam.benchmarks import BenchmarkUnavailable, load_benchmarks, load_hub
-from curation.decontam.config import DecontaminateConfig, ExtraBenchmark
 from curation.decontam.index import BenchmarkIndex
 from curation.decontam.match import MatchSettings, find_matches
 from curation.decontam.report import write_report
 from curation.decontam.scan import scan
-from curation.decontam.step import Decontaminate, build_index, prepare_index, settings_of
+from curation.decontam.step import (
+    Decontaminate,
+    build_index,
+    settings_of,
+)
 from curation.decontam.swebench import normalize_repo
 from curation.decontam.tokens import ngrams, tokenize
 from curation.dedup.shingles import code_tokens
 from curation.schema import ConfigError, validate
-from realcode import real_code_files
 
 BENCHMARKS = SHARED / "benchmarks"
 CFG = DecontaminateConfig()
@@ -337,18 +341,63 @@ def test_repo_names_normalize():
 def test_from_config_builds_the_index_once_in_work(tmp_path):
     from types import SimpleNamespace
 
+    from curation.layout import Layout
+
     _need_benchmarks()
-    layout = SimpleNamespace(work=tmp_path / "work", removed=tmp_path / "removed", out=tmp_path)
-    off = SimpleNamespace(cfg=SimpleNamespace(decontaminate=DecontaminateConfig(enabled=False)), layout=layout)
-    assert Decontaminate.from_config(off) is None
+
+    def ctx(cfg):
+        return SimpleNamespace(config=SimpleNamespace(decontaminate=cfg), layout=Layout(tmp_path),
+                               pipeline=SimpleNamespace(path=tmp_path / "p.yaml"))
+
+    assert Decontaminate.from_config(ctx(DecontaminateConfig(enabled=False))) is None
     cfg = DecontaminateConfig(benchmarks_dir=str(BENCHMARKS), builtin=["cruxeval"], action="cut")
-    step = Decontaminate.from_config(SimpleNamespace(cfg=SimpleNamespace(decontaminate=cfg), layout=layout))
+    step = Decontaminate.from_config(ctx(cfg))
     assert step.action == "cut" and Path(step.index_path) == tmp_path / "work" / "decontam_index.npz"
+    assert not Path(step.index_path).exists(), "building the recipe has no side effects"
+    step.prepare()  # the driver, before the run starts
     assert step.index.summary()["items"] == {"cruxeval": 800}
     assert len(pickle.dumps(step)) < 100_000  # tasks get the index path, not the loaded index
     missing = DecontaminateConfig(benchmarks_dir=str(tmp_path / "nowhere"), require_builtin=True)
+    Path(step.index_path).unlink()
     with pytest.raises(BenchmarkUnavailable, match="nowhere: no such folder"):
-        Decontaminate.from_config(SimpleNamespace(cfg=SimpleNamespace(decontaminate=missing), layout=layout))
+        Decontaminate.from_config(ctx(missing)).prepare()
     absent = DecontaminateConfig(benchmarks_dir=str(tmp_path / "nowhere"))
-    step = Decontaminate.from_config(SimpleNamespace(cfg=SimpleNamespace(decontaminate=absent), layout=layout))
+    step = Decontaminate.from_config(ctx(absent))
+    step.prepare()
     assert "absent" in step.index.summary()["notes"][0]
+
+
+@pytest.mark.slow
+def test_curate_run_drops_a_planted_solution_and_reports_it(tmp_path, items, telechat3):
+    """Through the pipeline: a HumanEval solution planted inside a real file of a real repository
+    is dropped to removed/decontaminate/ with the benchmark and item; decontamination.json counts it;
+    the other files reach docs/."""
+    import shutil
+
+    import duckdb
+    import yaml as yaml_pkg
+    from conftest import ROOT, run_cli, write_config
+
+    _need_benchmarks()
+    repo = tmp_path / "repos" / "alpha"
+    shutil.copytree(Path(yaml_pkg.__file__).parent, repo / "yaml", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    item = next(i for i in items if i.benchmark == "humaneval" and len(i.fields.get("solution", "")) > 200)
+    host = repo / "yaml" / "composer.py"
+    text = host.read_text()
+    cut = text.index("\nclass ")
+    host.write_text(text[:cut] + "\n\n" + item.fields["prompt"] + item.fields["solution"] + text[cut:])
+    cfg = write_config(tmp_path / "p.yaml", {
+        "name": "decontam", "inputs": {"code": {"kind": "repos", "paths": [str(tmp_path / "repos")]}},
+        "filters": str(ROOT / "filters" / "code.yaml"), "tokenizer": {"name_or_path": str(telechat3)},
+        "decontaminate": {"benchmarks_dir": str(BENCHMARKS), "require_builtin": True},
+        "pack": {"seq_len": 2048}, "executor": {"tasks": 2, "workers": 2}})
+    out = tmp_path / "out"
+    proc = run_cli("run", str(cfg), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    removed = duckdb.sql(f"SELECT path, reason, detail FROM '{out}/removed/decontaminate/*.parquet'").fetchall()
+    assert [(r[0], r[1]) for r in removed] == [("yaml/composer.py", "benchmark:humaneval")]
+    assert item.item_id in removed[0][2]
+    report = json.loads((out / "decontamination.json").read_text())
+    assert report["benchmarks"]["humaneval"]["documents"] == 1, report
+    kept = duckdb.sql(f"SELECT count(*), sum(decontam_matches) FROM '{out}/docs/*.parquet'").fetchone()
+    assert kept[0] > 10 and kept[1] == 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curation.decontam.config import DecontaminateConfig, ExtraBenchmark, FieldMap
+from curation.config.decontam import DecontaminateConfig, ExtraBenchmark, FieldMap
 
 HUMANEVAL_X_LANGUAGES = ("cpp", "go", "java", "js", "python", "rust")
 

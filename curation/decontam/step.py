@@ -19,17 +19,16 @@ from pathlib import Path
 
 import numpy as np
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from curation.config.decontam import DecontaminateConfig
 from curation.decontam.benchmarks import load_benchmarks
-from curation.decontam.config import DecontaminateConfig
 from curation.decontam.index import BenchmarkIndex
 from curation.decontam.match import MatchSettings, apply_cuts, cut_spans, find_matches
-from curation.decontam.report import TaskReport
+from curation.decontam.report import TaskReport, write_report
 from curation.decontam.swebench import SweGuard
 from curation.decontam.tokens import tokenize
-from curation.documents import RemovedDocRow
-from curation.io import REMOVED_SCHEMA, ParquetSink
+from curation.schema import resolve_path
+from curation.steps import DropStep
 
 STEP = "decontaminate"
 INDEX_FILE = "decontam_index.npz"
@@ -45,8 +44,6 @@ def build_index(cfg: DecontaminateConfig, *, benchmarks_dir: Path | None, base: 
 
 def prepare_index(cfg: DecontaminateConfig, work_dir: str | Path, *, config_path: str | Path | None = None) -> Path:
     """The driver's part: build the index once and write it under work/ (atomically)."""
-    from curation.config import resolve_path
-
     base = Path(config_path).resolve().parent if config_path else Path.cwd()
     bench_dir = None
     if cfg.benchmarks_dir:
@@ -56,19 +53,21 @@ def prepare_index(cfg: DecontaminateConfig, work_dir: str | Path, *, config_path
     return path
 
 
-class Decontaminate(BaseFilter):
-    name = "decontaminate"
+class Decontaminate(DropStep):
     step = STEP
     columns = {"decontam_matches": "int64", "decontam_cut_chars": "int64", "decontam_items": "list<string>"}
 
     def __init__(self, *, removed_folder: str, index_path: str, report_folder: str, action: str = "drop",
                  margin_chars: int = 100, min_keep_chars: int = 200, kinds: list[str] | None = None,
                  settings: dict | None = None, swe_git_dirs: dict[str, str] | None = None,
-                 swe_unknown_order: str = "drop"):
+                 swe_unknown_order: str = "drop", config: DecontaminateConfig | None = None,
+                 config_path: str | None = None, report_path: str | None = None):
+        """config/config_path: to build the index in `prepare()` (driver side) when it is missing;
+        report_path: where `finish()` merges the per-task reports (OUT/decontamination.json)."""
         if action not in ("drop", "cut"):
             raise ValueError(f"decontaminate.action: {action!r}: expected drop or cut")
-        super().__init__(exclusion_writer=ParquetSink(Path(removed_folder) / STEP, REMOVED_SCHEMA,
-                                                      to_row=RemovedDocRow(STEP)))
+        super().__init__(removed_folder=removed_folder)
+        self.config, self.config_path, self.report_path = config, config_path, report_path
         self.index_path = index_path
         self.report_folder = report_folder
         self.action = action
@@ -83,16 +82,30 @@ class Decontaminate(BaseFilter):
         self.report = TaskReport()
 
     @classmethod
-    def from_config(cls, ctx) -> "Decontaminate | None":
-        cfg: DecontaminateConfig | None = getattr(ctx.cfg, "decontaminate", None)
-        if cfg is None or not cfg.enabled:
+    def from_config(cls, ctx) -> Decontaminate | None:
+        cfg = ctx.config.decontaminate
+        if not cfg.enabled:
             return None
-        index_path = prepare_index(cfg, ctx.layout.work, config_path=getattr(ctx, "config_path", None))
-        return cls(removed_folder=str(ctx.layout.removed), index_path=str(index_path),
+        return cls(removed_folder=str(ctx.layout.removed), index_path=str(Path(ctx.layout.work) / INDEX_FILE),
                    report_folder=str(Path(ctx.layout.work) / REPORT_DIR), action=cfg.action,
                    margin_chars=cfg.margin_chars, min_keep_chars=cfg.min_keep_chars, kinds=cfg.kinds,
                    settings=settings_of(cfg), swe_git_dirs=cfg.swe_git_dirs,
-                   swe_unknown_order=cfg.swe_unknown_order)
+                   swe_unknown_order=cfg.swe_unknown_order, config=cfg, config_path=str(ctx.pipeline.path),
+                   report_path=str(ctx.layout.out / "decontamination.json"))
+
+    def doc_columns(self) -> dict[str, str]:
+        return dict(self.columns)
+
+    def prepare(self) -> None:
+        """The benchmark index, built once by the driver (a resumed run keeps the one it used)."""
+        if self.config is not None and not Path(self.index_path).exists():
+            prepare_index(self.config, Path(self.index_path).parent, config_path=self.config_path)
+
+    def finish(self, tasks: int) -> None:
+        """OUT/decontamination.json from every task's report, once the run is complete."""
+        if self.report_path:
+            write_report(self.report_folder, self.report_path, tasks=tasks,
+                         index_summary=BenchmarkIndex.load(self.index_path).summary())
 
     def __getstate__(self):
         # executors pickle the step for every task: ship the index path, never the loaded index
@@ -106,7 +119,6 @@ class Decontaminate(BaseFilter):
         return self._index
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        self.exclusion_writer.open(rank)  # an empty removed/decontaminate file still marks the task done
         self.report = TaskReport()
         yield from super().run(data, rank, world_size)
         self.report.write(self.report_folder, rank)  # only when the whole input went through
