@@ -20,6 +20,7 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from curation.dedup.keep import KeepCandidate, keep_order_key
 from curation.documents import RemovedDocRow
 from curation.io import REMOVED_SCHEMA, ParquetSink, task_file, write_table_atomic
 from curation.steps import expect_task_files
@@ -30,11 +31,15 @@ STEP = "near_dup"
 def signature_schema(num_perm: int, bands: int):
     import pyarrow as pa
 
+    from curation.io import DATE_TYPE
+
     return pa.schema([
         ("id", pa.string()),
         ("task", pa.int32()),
         ("row", pa.int64()),  # position in this task's file: (task, row) names a document until verified
-        ("license_class", pa.string()),
+        ("license_class", pa.string()),  # the keep rule's columns (curation.dedup.keep)
+        ("stars", pa.int64()),
+        ("date", DATE_TYPE),
         ("signature", pa.binary(4 * num_perm)),  # uint32[num_perm], little-endian
         ("band_keys", pa.list_(pa.uint64(), bands)),
     ])
@@ -82,10 +87,11 @@ class MinhashSigner(PipelineStep):
         self.n_grams, self.num_perm, self.bands, self.rows = n_grams, num_perm, bands, rows
         self.seed, self.normalize_identifiers = seed, normalize_identifiers
 
-    def _row(self, doc_id: str, rank: int, row: int, license_class: str | None, sig: np.ndarray) -> dict:
+    def _row(self, doc_id: str, rank: int, row: int, meta: dict, sig: np.ndarray) -> dict:
         from curation.dedup.minhash import band_keys
 
-        return {"id": doc_id, "task": rank, "row": row, "license_class": license_class,
+        return {"id": doc_id, "task": rank, "row": row, "license_class": meta.get("license_class"),
+                "stars": meta.get("stars"), "date": meta.get("date"),
                 "signature": sig.astype("<u4").tobytes(),
                 "band_keys": band_keys(sig, self.bands, self.rows).tolist()}
 
@@ -97,7 +103,7 @@ class MinhashSigner(PipelineStep):
         schema = signature_schema(self.num_perm, self.bands)
         files = ParquetSink(self.output_folder, schema) if self.output_folder else None
         repos = ParquetSink(self.repo_folder, schema) if self.repo_folder else None
-        current: list = [None, None, None]  # repo key, raw bins, license class
+        current: list = [None, None, None]  # repo key, raw bins, metadata of its first file (license, stars, date)
 
         def flush_repo():
             if repos is not None and current[0] is not None and current[1][1].any():
@@ -119,13 +125,13 @@ class MinhashSigner(PipelineStep):
                         if is_empty_signature(sig):
                             self.stat_update("no_shingles")
                         else:
-                            files.write(self._row(doc.id, rank, files.rows, doc.metadata.get("license_class"), sig), rank)
+                            files.write(self._row(doc.id, rank, files.rows, doc.metadata, sig), rank)
                             self.stat_update("signed")
                     if repos is not None:
                         key = repo_key(doc.metadata)
                         if key != current[0]:  # files of one repository arrive together
                             flush_repo()
-                            current[:] = [key, raw, doc.metadata.get("license_class")]
+                            current[:] = [key, raw, doc.metadata]
                         else:
                             current[1] = merge_raw(current[1], raw)
                 yield doc
@@ -265,7 +271,7 @@ class NearDedupCluster(PipelineStep):
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        from curation.dedup.lsh import KeepCandidate, UnionFind
+        from curation.dedup.lsh import UnionFind
 
         edges = pa.concat_tables([pq.read_table(p) for p in expect_task_files(self.edges_folder, self.bucket_tasks)])
         ids = sorted(set(edges.column("id_a").to_pylist()) | set(edges.column("id_b").to_pylist()))
@@ -278,13 +284,13 @@ class NearDedupCluster(PipelineStep):
         members: dict[str, tuple] = {}
         wanted = pa.array(ids, pa.string())
         for path in expect_task_files(self.signatures_folder, self.sign_tasks):
-            t = pq.read_table(path, columns=["id", "task", "license_class", "signature"])
+            t = pq.read_table(path, columns=["id", "task", "license_class", "stars", "date", "signature"])
             t = t.filter(pc.is_in(t.column("id"), wanted))
             sigs = _signatures_of(t) if t.num_rows else []
-            for doc_id, task, lic, sig in zip(t.column("id").to_pylist(), t.column("task").to_pylist(),
-                                              t.column("license_class").to_pylist(), sigs):
-                members[doc_id] = (task, lic, sig)
-        candidates = [KeepCandidate(id=i, license_class=members[i][1] or "none") for i in ids]
+            for doc_id, task, lic, stars, date, sig in zip(
+                    *(t.column(c).to_pylist() for c in ("id", "task", "license_class", "stars", "date")), sigs):
+                members[doc_id] = (task, KeepCandidate(doc_id, lic, stars, date), sig)
+        candidates = [members[i][1] for i in ids]
         signatures = np.stack([members[i][2] for i in ids]) if ids else None
         roots = uf.roots()
         out = resolve_clusters(roots, candidates, signatures, self.threshold)
@@ -309,7 +315,6 @@ def resolve_clusters(labels: np.ndarray, members: list, signatures: np.ndarray, 
     kept and removes only the members similar to it; the rest repeat the same with their own
     best copy. Every removed file thus names a kept file it is a near-duplicate of.
     """
-    from curation.dedup.lsh import keep_order_key
     from curation.dedup.minhash import estimate_jaccard
 
     out = []
