@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# The steps that drop documents, in the order documents meet them (the removed/<step>/ names).
+FUNNEL_STEPS = ("ingest", "filter", "near_dup_repo", "exact_dedup", "near_dup", "quality", "syntax")
+
 VIEWS = {
     "docs": "docs/*.parquet",
     "removed": "removed/*/*.parquet",
@@ -82,10 +85,9 @@ def summary_data(out: str | Path) -> dict:
         kept = con.execute(f"SELECT coalesce(sum(CASE WHEN unit = 'repo' THEN {files} ELSE 1 END), 0) FROM docs"
                            ).fetchall()[0][0]
     # Walk the steps backwards from what was kept: in = out + dropped.
-    order = ["ingest", "filter", "near_dup_repo", "exact_dedup", "near_dup", "quality", "syntax"]
     flowing = kept
     rows = []
-    for step in reversed(order):
+    for step in reversed(FUNNEL_STEPS):
         if step not in removed_by_step and step != "ingest":
             continue
         dropped = removed_by_step.get(step, 0)
