@@ -212,9 +212,9 @@ def expected_report(out: Path) -> dict:
         FROM read_json_auto('{o}/logs/*/job.json', filename = true, union_by_name = true) ORDER BY started""")
     for job in jobs:
         steps = _q(con, f"""
-            SELECT regexp_replace(e->>'name', '^.*?: ', '') AS step, (e->'time_stats'->>'total')::DOUBLE AS seconds
-            FROM (SELECT unnest(from_json(json, '["json"]')) AS e FROM read_json_objects('{o}/stats/{job['stage']}.json'))
-            WHERE json_type(e->'time_stats') = 'OBJECT'""")  # a step that tracked no time has time_stats 0
+            SELECT regexp_replace(json->>'name', '^.*?: ', '') AS step, (json->'time_stats'->>'total')::DOUBLE AS seconds
+            FROM read_json_objects('{o}/stats/{job['stage']}.json', format = 'array')
+            WHERE json_type(json->'time_stats') = 'OBJECT'""")  # a step that tracked no time has time_stats 0
         job.update(peak_rss_bytes=None, steps=steps)  # the pipeline does not run PeakMemory yet
     want["stages"] = jobs
     return _plain(want)
@@ -248,3 +248,34 @@ def test_missing_outputs_are_reported_as_absent(tmp_path, report_run):
     bad = subprocess.run([sys.executable, "-m", "curation.report", str(tmp_path / "nope")], capture_output=True,
                          text=True, cwd=ROOT, timeout=60)
     assert bad.returncode == 2 and "not an output folder" in bad.stderr
+
+
+def test_decontamination_and_redaction_when_present(tmp_path):
+    """The figures of steps this run lacks: decontamination.json as written, redaction counts from
+    docs/ columns (a map placeholder type -> count, or an integer), rendered escaped."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    (out / "docs").mkdir(parents=True)
+    pq.write_table(pa.table({
+        "id": ["a", "b", "c"], "lang": ["python", "go", "python"], "size_bytes": [10, 20, 30], "unit": ["file"] * 3,
+        "redactions": pa.array([[("<KEY>", 2), ("<EMAIL>", 1)], [], [("<EMAIL>", 4)]],
+                               pa.map_(pa.string(), pa.int64())),
+        "redacted_secrets": pa.array([3, 0, 4], pa.int64()),
+    }), out / "docs" / "00000.parquet")
+    decont = {"benchmarks": {"humaneval<x>": {"items_matched": 3, "documents": 2, "tokens_removed": 140,
+                                              "examples": ["a"]}}}
+    (out / "decontamination.json").write_text(json.dumps(decont))
+    proc = subprocess.run([sys.executable, "-m", "curation.report", str(out)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["decontamination"] == decont
+    assert report["redaction"] == [
+        {"column": "redacted_secrets", "key": None, "count": 7, "documents": 2},
+        {"column": "redactions", "key": "<EMAIL>", "count": 5, "documents": 2},
+        {"column": "redactions", "key": "<KEY>", "count": 2, "documents": 1},
+    ]
+    html = (out / "report.html").read_text()
+    assert "humaneval&lt;x&gt;" in html and "&lt;EMAIL&gt;" in html and "<EMAIL>" not in html

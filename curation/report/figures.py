@@ -201,4 +201,4 @@ def redaction(con) -> list[dict]:
         elif dtype in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "HUGEINT"):
             rows += _rows(con, f"""SELECT '{label}' AS "column", NULL AS key, coalesce(sum({quoted}), 0) AS count,
                                    count(*) FILTER (WHERE {quoted} > 0) AS documents FROM docs""")
-    return rows
+    return sorted(rows, key=lambda r: (r["column"], r["key"] or ""))
