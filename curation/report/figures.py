@@ -83,12 +83,17 @@ def examples(con) -> list[dict]:
     """The first few drops of every (step, reason) by id, text cut to EXAMPLE_CHARS."""
     if not has_view(con, "removed"):
         return []
+    # Pick by id first, then read text for the picked rows only: the window never holds texts.
     return _rows(con, f"""
-        SELECT step, reason, id, repo, path, detail, kept_id, similarity,
-               left(text, {EXAMPLE_CHARS}) AS text, length(text) AS text_chars
-        FROM removed
-        QUALIFY row_number() OVER (PARTITION BY step, reason ORDER BY id) <= {EXAMPLES_PER_REASON}
-        ORDER BY step, reason, id""")
+        WITH picked AS (
+            SELECT step, reason, id FROM removed
+            QUALIFY row_number() OVER (PARTITION BY step, reason ORDER BY id) <= {EXAMPLES_PER_REASON}
+        )
+        SELECT r.step, r.reason, r.id, r.repo, r.path, r.detail, r.kept_id, r.similarity,
+               left(r.text, {EXAMPLE_CHARS}) AS text, length(r.text) AS text_chars
+        FROM removed r SEMI JOIN picked p ON r.step = p.step AND r.reason = p.reason AND r.id = p.id
+        QUALIFY row_number() OVER (PARTITION BY r.step, r.reason, r.id) = 1
+        ORDER BY r.step, r.reason, r.id""")
 
 
 def languages(con) -> list[dict]:
@@ -147,9 +152,10 @@ def packing(con) -> dict | None:
     """Per packed sequence, the share of its tokens that are real (not padding), in tenths."""
     if not has_view(con, "shards"):
         return None
+    # cu_seqlens ends at seq_len (padding is a segment), so input_ids is never read
     per_row = """
-        SELECT len(input_ids) AS seq_len,
-               CASE WHEN doc_ids[-1] = '' THEN cu_seqlens[-2] ELSE len(input_ids) END AS filled,
+        SELECT cu_seqlens[-1] AS seq_len,
+               CASE WHEN doc_ids[-1] = '' THEN cu_seqlens[-2] ELSE cu_seqlens[-1] END AS filled,
                len(doc_ids) - (doc_ids[-1] = '')::INT AS segments
         FROM shards"""
     totals = _rows(con, f"""
