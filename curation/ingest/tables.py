@@ -19,13 +19,14 @@ from curation.ingest.sources import SourceError
 TABLE_KEYS = ("content", "path", "repo", "rev", "license", "stars", "date")
 
 # A role the config does not map is read from the first of these columns the file has: The Stack
-# v2's names first, then The Stack v1's (`max_stars_*`, as in bigcode/the-stack-dedup).
+# v2's names first, then The Stack v1's (`max_stars_*`, as in bigcode/the-stack-dedup), then the
+# role's own name.
 STACK_COLUMNS = {
-    "repo": ("repo_name", "max_stars_repo_name"),
-    "rev": ("revision_id", "max_stars_repo_head_hexsha"),
-    "license": ("detected_licenses", "max_stars_repo_licenses"),
-    "stars": ("star_events_count", "max_stars_count"),
-    "date": ("revision_date", "committer_date"),
+    "repo": ("repo_name", "max_stars_repo_name", "repo"),
+    "rev": ("revision_id", "max_stars_repo_head_hexsha", "rev"),
+    "license": ("detected_licenses", "max_stars_repo_licenses", "license"),
+    "stars": ("star_events_count", "max_stars_count", "stars"),
+    "date": ("revision_date", "committer_date", "date"),
 }
 
 
