@@ -9,9 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# The steps that drop documents, in the order documents meet them (the removed/<step>/ names).
-FUNNEL_STEPS = ("ingest", "filter", "near_dup_repo", "exact_dedup", "near_dup", "quality", "syntax")
-
 VIEWS = {
     "docs": "docs/*.parquet",
     "removed": "removed/*/*.parquet",
@@ -85,9 +82,10 @@ def summary_data(out: str | Path) -> dict:
         kept = con.execute(f"SELECT coalesce(sum(CASE WHEN unit = 'repo' THEN {files} ELSE 1 END), 0) FROM docs"
                            ).fetchall()[0][0]
     # Walk the steps backwards from what was kept: in = out + dropped.
+    order = run_record(out).get("removed_steps") or sorted(removed_by_step)  # the recipe's order
     flowing = kept
     rows = []
-    for step in reversed(FUNNEL_STEPS):
+    for step in reversed(order):
         if step not in removed_by_step and step != "ingest":
             continue
         dropped = removed_by_step.get(step, 0)
@@ -137,3 +135,12 @@ Look inside with DuckDB (or: curate inspect {out} --sql "...")
   SELECT lang, count(*) AS files, sum(size_bytes) AS bytes FROM '{out}/docs/*.parquet' GROUP BY lang ORDER BY files DESC;
   SELECT step, reason, count(*) FROM '{out}/removed/*/*.parquet' GROUP BY ALL ORDER BY 3 DESC;
   SELECT len(input_ids), len(cu_seqlens) - 1 AS segments FROM '{out}/shards/*.parquet' LIMIT 5;"""
+
+
+def run_record(out: str | Path) -> dict:
+    """OUT/run.json: the config, its fingerprint, and the stages and removed/ steps of its recipe."""
+    try:
+        return json.loads((Path(out) / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from curation.ingest.sources import SourceError
+from curation.ingest.files import SourceError
 
 TABLE_KEYS = ("content", "path", "repo", "rev", "license", "stars", "date")
 

@@ -26,7 +26,7 @@ def build_report(out: str | Path) -> dict:
         "out": str(out.resolve()),
         "generated_by": f"curation {__version__}",
         "overview": runinfo.overview(out),
-        "funnel": figures.funnel(con),
+        "funnel": figures.funnel(con, out),
         "drops": figures.drops(con),
         "examples": figures.examples(con),
         "languages": figures.languages(con),

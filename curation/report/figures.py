@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curation.inspect import FUNNEL_STEPS, connect, has_view
+from curation.inspect import connect, has_view, run_record
 
 EXAMPLES_PER_REASON = 3
 EXAMPLE_CHARS = 600  # enough to recognise a file; the report stays small however large the drops
@@ -50,9 +50,10 @@ def _doc_files_sql(con) -> str:
     return "CASE WHEN unit = 'repo' THEN len(files) ELSE 1 END" if "files" in _columns(con, "docs") else "1"
 
 
-def funnel(con) -> list[dict]:
+def funnel(con, out: str | Path) -> list[dict]:
     """Documents and bytes into and out of every step, walking back from what was kept:
-    in = out + dropped. Steps the run does not know by name come last, in name order."""
+    in = out + dropped. The steps in the recipe's order (run.json `removed_steps`); a removed/
+    folder the recipe does not name (an older run) comes last, in name order."""
     kept_docs, kept_bytes = 0, 0
     if has_view(con, "docs"):
         kept_docs, kept_bytes = con.execute(
@@ -61,7 +62,8 @@ def funnel(con) -> list[dict]:
     if has_view(con, "removed"):
         dropped = {r[0]: (r[1], r[2]) for r in con.execute(
             "SELECT step, count(*), coalesce(sum(size_bytes), 0) FROM removed GROUP BY step").fetchall()}
-    steps = [s for s in FUNNEL_STEPS if s in dropped or s == "ingest"]
+    recipe = run_record(out).get("removed_steps") or []
+    steps = [s for s in recipe if s in dropped or s == "ingest"]
     steps += sorted(set(dropped) - set(steps))
     rows, docs, size = [], int(kept_docs), int(kept_bytes)
     for step in reversed(steps):
