@@ -14,9 +14,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import run_cli, write_config
-from curation.dedup.keep import KEEP_ORDER_SQL, KeepCandidate, choose_kept, keep_order_key
+
+from curation.dedup.keep import (
+    KEEP_ORDER_SQL,
+    KeepCandidate,
+    choose_kept,
+    keep_order_key,
+)
 from curation.ingest.tables import iter_table_rows
 
 

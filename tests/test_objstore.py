@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
 from conftest import ROOT
 
 moto_server = pytest.importorskip("moto.server", reason="pip install 'moto[server]' s3fs to test object storage")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from chromium import Page, chromium_binary
 from conftest import ROOT, run_cli, write_config
 from test_pipeline_small import make_collection
