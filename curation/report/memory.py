@@ -19,6 +19,8 @@ from pathlib import Path
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from curation.steps import Described
+
 PEAK_RSS_STAT = "peak_rss_bytes"
 
 
@@ -43,11 +45,15 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, kB on Linux
 
 
-class PeakMemory(PipelineStep):
+class PeakMemory(Described, PipelineStep):
     """Passes documents through; records the task's peak resident memory as `peak_rss_bytes`."""
 
     name = "peak_memory"
     type = "📏 - MEMORY"
+
+    @classmethod
+    def from_config(cls, ctx) -> PeakMemory:
+        return cls()  # every run measures: the report's memory per stage reads it
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         reset_peak_rss()
