@@ -36,6 +36,7 @@ from curation.quality.scorer import QualityScorer
 from curation.quality.select import ScoreThresholdFilter
 from curation.redact.step import Redact, RedactionLimit
 from curation.repo.step import SyntaxTagger
+from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
 from curation.tokenize.step import TokenizeStep
@@ -107,7 +108,9 @@ def recipe(ctx: StepContext) -> list[Run]:
         Run("tokenize", tasks, workers, curate + [DocSink(out.docs, columns)] + tokenize),
         Run("pack", 1, 1, build(ctx, MixPackStep, PackStep)),
     ]
-    return [run for run in runs if run.steps]
+    for run in runs:  # last: its generator starts first, so it sees the whole task's memory
+        run.steps.append(PeakMemory())
+    return [run for run in runs if len(run.steps) > 1]
 
 
 def repo(step_class, ctx: StepContext):
