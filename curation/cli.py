@@ -75,7 +75,7 @@ HANDLERS = {
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, help="output folder (default: out/<pipeline name>)")
+    p.add_argument("--out", help="output folder or URL, e.g. s3://bucket/run (default: out/<pipeline name>)")
     p.add_argument("--executor", choices=["local", "slurm", "ray"],
                    help="where tasks run (default: the config's executor.kind); cluster settings: "
                         "--set executor.partition=cpu --set executor.time=04:00:00 --set executor.ray_address=HOST:PORT")
