@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
 
     p = command("inspect", "Summarize an output folder, or run SQL over its views docs, removed, tokens, shards.")
-    p.add_argument("out", type=Path, help="an output folder of `curate run`")
+    p.add_argument("out", help="an output folder of `curate run`, or its URL (s3://bucket/run)")
     p.add_argument("--sql", help="a DuckDB query over the views docs, removed, tokens, shards")
 
     p = command("demo", "Run the embedded demo pipeline offline on code installed on this machine.")
@@ -129,10 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("report", "Write OUT/report.html (one self-contained page) and OUT/report.json: funnel, drops, "
                           "languages, token shares, lengths, fill, dedup, decontamination, redaction, time, memory.")
-    p.add_argument("out", type=Path, help="an output folder of `curate run`")
+    p.add_argument("out", help="an output folder of `curate run`, or its URL (s3://bucket/run)")
 
     p = command("status", "Show which stages and tasks of a run are done, running or failed, with their logs.")
-    p.add_argument("out", type=Path, help="an output folder of `curate run`")
+    p.add_argument("out", help="an output folder of `curate run`, or its URL (s3://bucket/run)")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
 
     add_plan_parser(sub)

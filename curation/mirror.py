@@ -80,12 +80,15 @@ class OutputMirror:
         found = self.fs.find(self.root, detail=True)
         return {os.path.relpath(key, self.root): info for key, info in found.items() if info.get("type") != "directory"}
 
-    def pull(self) -> int:
-        """Make the mirror hold what the store holds; returns the number of files fetched."""
+    def pull(self, *, skip: tuple[str, ...] = ()) -> int:
+        """Make the mirror hold what the store holds, but for paths starting with one of `skip`
+        (e.g. "work/" for a command that only reads results); returns the number of files fetched."""
         self.fs.invalidate_cache()
         remote = self._remote_files()
         fetched = 0
         for rel, info in sorted(remote.items()):
+            if rel.startswith(skip):
+                continue
             local = self.local / rel
             if local.is_file() and local.stat().st_size == info["size"]:
                 continue
@@ -128,6 +131,16 @@ class OutputMirror:
 
     def publisher(self, stage: str) -> Publish:
         return Publish(mirror=str(self.local), url=self.url, stage=stage)
+
+
+def readable_out(out: str | Path, *, skip: tuple[str, ...] = ("work/",)) -> tuple[Path, OutputMirror | None]:
+    """A local folder holding what `out` holds, for the commands that read an output folder
+    (status, inspect, report); a URL is pulled into its mirror first."""
+    mirror = OutputMirror.for_out(out)
+    if mirror is None:
+        return Path(out), None
+    mirror.pull(skip=skip)
+    return mirror.local, mirror
 
 
 def _modified(info: dict) -> float:

@@ -114,6 +114,12 @@ def test_killed_s3_run_resumes_and_matches_local_disk(s3, tmp_path, telechat3):
         for path in sorted((out / folder).glob("*.parquet")):
             body = client.get_object(Bucket=BUCKET, Key=f"run/{folder}/{path.name}")["Body"].read()
             assert body == path.read_bytes(), f"{folder}/{path.name}"
+    # 4. the commands that read an output folder read the URL (through a fresh mirror)
+    status = finish(curate(["status", url], env, tmp_path / "cache3"))
+    assert "pack" in status and "failed" not in status
+    n_docs = finish(curate(["inspect", url, "--sql", "SELECT count(*) AS n FROM docs"], env, tmp_path / "cache3"))
+    local_docs = finish(curate(["inspect", str(out), "--sql", "SELECT count(*) AS n FROM docs"], {}, tmp_path / "c"))
+    assert n_docs == local_docs
     for name in ("shards/index.json", "plan.json", "run.json", "report.json", "report.html", "stats/tokenize.json",
                  "logs/pack/completions/00000"):
         assert f"run/{name}" in keys(client, f"run/{name}"), name
