@@ -81,8 +81,8 @@ class OutputMirror:
         return {os.path.relpath(key, self.root): info for key, info in found.items() if info.get("type") != "directory"}
 
     def pull(self, *, skip: tuple[str, ...] = ()) -> int:
-        """Make the mirror hold what the store holds, but for paths starting with one of `skip`
-        (e.g. "work/" for a command that only reads results); returns the number of files fetched."""
+        """Make the mirror hold exactly what the store holds, but for paths starting with one of
+        `skip` (e.g. "work/" for a command that only reads results); returns the files fetched."""
         self.fs.invalidate_cache()
         remote = self._remote_files()
         fetched = 0
@@ -97,11 +97,12 @@ class OutputMirror:
             self.fs.get_file(f"{self.root}/{rel}", str(tmp))
             os.replace(tmp, local)
             fetched += 1
-        # The store decides what is done: a marker only the mirror has is from a task whose
-        # outputs may never have reached the store.
-        for marker in self.local.glob("logs/*/completions/*"):
-            if str(marker.relative_to(self.local)) not in remote:
-                marker.unlink()
+        # The store decides what is done: a file only the mirror has (a completion marker above
+        # all) is from a task or a run whose outputs may never have reached the store.
+        for local in [p for p in self.local.rglob("*") if p.is_file()] if self.local.is_dir() else []:
+            rel = str(local.relative_to(self.local))
+            if rel not in remote and not rel.startswith(skip):
+                local.unlink()
         return fetched
 
     def push(self) -> int:

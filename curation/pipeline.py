@@ -141,6 +141,8 @@ def execute(runs: list[Run], layout: Layout, *, executor: dict | None = None,
         problems = {}
         if todo:
             run.prepare()
+            if mirror:  # what the tasks will read (the ingest assignment) reaches the store before any marker
+                mirror.push()
             with ProgressPrinter(run.name, logging_dir, run.tasks) if run.metered else nullcontext():
                 problems = run_stage(kind=executor["kind"], name=run.name, pipeline=run.steps, tasks=run.tasks,
                                      workers=run.workers, logging_dir=str(logging_dir), settings=executor)

@@ -67,6 +67,22 @@ def finish(proc: subprocess.Popen) -> str:
     return out
 
 
+def kill_after(run: subprocess.Popen, client, stage: str) -> str:
+    """SIGKILL the whole run once task 0 of `stage` has its completion marker on S3, and check
+    that task 1 of that stage had not finished (tasks run one after the other)."""
+    prefix = f"run/logs/{stage}/completions/"
+    deadline = time.time() + 1200
+    while f"{prefix}00000" not in keys(client, prefix):
+        assert run.poll() is None, run.communicate()[0][-4000:]
+        assert time.time() < deadline, f"the first {stage} task never finished"
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)
+    out, _ = run.communicate()
+    assert run.returncode == -signal.SIGKILL
+    assert keys(client, prefix) == [f"{prefix}00000"]
+    return out
+
+
 def test_killed_s3_run_resumes_and_matches_local_disk(s3, tmp_path, telechat3):
     client, env = s3
     repos = make_collection(tmp_path)
@@ -82,26 +98,22 @@ def test_killed_s3_run_resumes_and_matches_local_disk(s3, tmp_path, telechat3):
     s3_cfg = write_config(tmp_path / "s3.yaml", config)
     url = f"s3://{BUCKET}/run"
 
-    # 1. killed when the first tokenize task's marker reaches S3, before the second task's does
-    run = curate(["run", str(s3_cfg), "--out", url], env, tmp_path / "cache1")
-    deadline = time.time() + 1200
-    while "run/logs/tokenize/completions/00000" not in keys(client, "run/logs/tokenize/completions/"):
-        assert run.poll() is None, run.communicate()[0][-4000:]
-        assert time.time() < deadline, "the first tokenize task never finished"
-        time.sleep(0.05)
-    os.killpg(run.pid, signal.SIGKILL)
-    run.wait()
-    assert keys(client, "run/logs/tokenize/completions/") == ["run/logs/tokenize/completions/00000"]
+    # 1. killed once the first ingest task's marker is on S3; 2. resumed with the same mirror (which
+    # holds files S3 does not) and killed once the first tokenize task's marker is on S3
+    kill_after(curate(["run", str(s3_cfg), "--out", url], env, tmp_path / "cache1"), client, "ingest")
+    second = kill_after(curate(["run", str(s3_cfg), "--out", url], env, tmp_path / "cache1"), client, "tokenize")
+    assert "[ingest] 1/2 tasks already done; running 1" in second, second[-3000:]
+    assert keys(client, "run/logs/ingest/completions/") == [f"run/logs/ingest/completions/{r:05d}" for r in (0, 1)]
     assert not keys(client, "run/shards/")
     assert not [k for k in keys(client, "run/") if k.endswith((".tmp", ".part"))]  # only finished files
 
-    # 2. resumed on "another machine": a new cache, so no mirror and no staged inputs; S3 says what is done
+    # 3. resumed on "another machine": a new cache, so no mirror and no staged inputs; S3 says what is done
     resumed = finish(curate(["run", str(s3_cfg), "--out", url], env, tmp_path / "cache2"))
     assert "[ingest] 2/2 tasks already done; running 0" in resumed
     assert "[tokenize] 1/2 tasks already done; running 1" in resumed
     assert "[pack] 0/1 tasks already done; running 1" in resumed
 
-    # 3. the same config on local disk gives the same bytes
+    # 4. the same config on local disk gives the same bytes
     out = tmp_path / "local-out"
     finish(curate(["run", str(local_cfg), "--out", str(out)], {}, tmp_path / "cache-local"))
     local_shards = sorted(p.name for p in (out / "shards").glob("part-*.parquet"))
@@ -114,7 +126,7 @@ def test_killed_s3_run_resumes_and_matches_local_disk(s3, tmp_path, telechat3):
         for path in sorted((out / folder).glob("*.parquet")):
             body = client.get_object(Bucket=BUCKET, Key=f"run/{folder}/{path.name}")["Body"].read()
             assert body == path.read_bytes(), f"{folder}/{path.name}"
-    # 4. the commands that read an output folder read the URL (through a fresh mirror)
+    # 5. the commands that read an output folder read the URL (through a fresh mirror)
     status = finish(curate(["status", url], env, tmp_path / "cache3"))
     assert "pack" in status and "failed" not in status
     n_docs = finish(curate(["inspect", url, "--sql", "SELECT count(*) AS n FROM docs"], env, tmp_path / "cache3"))
