@@ -16,8 +16,8 @@ import yaml
 from curation.config.mixture import MixtureConfig
 from curation.config.pipeline import PipelineConfig
 from curation.filters.ruleset import RuleSet, load_rules
-from curation.quality.scorer import model_spec
 from curation.objstore import is_remote
+from curation.quality.scorer import model_spec
 from curation.schema import ConfigError, load_model, read_yaml, resolve_path, validate
 
 
