@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(args: list[str], env: dict) -> float:
     start = time.time()
-    proc = subprocess.run([str(Path(sys.executable).with_name("curate")), *args], capture_output=True, text=True,
+    proc = subprocess.run([str(Path(sys.executable).with_name("curate")), *args], check=False, capture_output=True,
+                          text=True,
                           env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
     if proc.returncode:
         sys.exit(proc.stdout[-3000:] + proc.stderr[-3000:])
