@@ -18,8 +18,10 @@ normalized weights (to one sample), and every sample is seq_length tokens, so to
 A GPTDataset asked for more samples than one pass holds builds more epochs (each reshuffled; a
 small last epoch is shuffled apart, so the first floor(e) passes are whole): the plan's epochs
 per source come out of the weights alone. So each weight is the plan's target tokens over the
-plan total, and `--train-samples` = ceil(total / seq_len) asks for the plan's budget. blend.json
-records the shares Megatron's own blending index (helpers.build_blending_indices) gives them.
+plan total, and `--train-samples` = ceil(total / seq_len) asks for the plan's budget (Megatron
+rounds each dataset's part up, so its blend holds up to one sample per source more). blend.json
+records that size and the shares Megatron's own blending index (helpers.build_blending_indices)
+gives the weights.
 """
 
 from __future__ import annotations
@@ -123,17 +125,20 @@ def write_packed(reader: ShardReader, prefix: Path, *, log: Callable[[str], None
     return {"skipped": False, "rows": rows}
 
 
-def megatron_blend_shares(weights: list[float], samples: int) -> list[float]:
-    """The share of samples each dataset gets in Megatron's BlendedDataset of `samples` samples,
-    from megatron-core's own blending index builder."""
+def megatron_blend(weights: list[float], train_samples: int) -> tuple[int, list[float]]:
+    """What Megatron's BlendedDataset makes of these weights for `--train-samples`: its size
+    (the sum of each dataset's ceil(weight * samples)) and the share of samples each dataset gets,
+    from megatron-core's own functions."""
     from megatron.core.datasets import helpers
+    from megatron.core.datasets.blended_megatron_dataset_builder import _get_size_per_split_per_dataset
 
-    dataset_index = np.zeros(samples, dtype=np.int16)
-    dataset_sample_index = np.zeros(samples, dtype=np.int64)
     w = np.asarray(weights, dtype=np.float64)
-    helpers.build_blending_indices(dataset_index, dataset_sample_index, w / w.sum(), len(w), samples, False)
-    counts = np.bincount(dataset_index, minlength=len(w))
-    return (counts / samples).tolist()
+    w = w / w.sum()
+    size = sum(per_split[0] for per_split in _get_size_per_split_per_dataset(w.tolist(), [train_samples]))
+    dataset_index = np.zeros(size, dtype=np.int16)
+    dataset_sample_index = np.zeros(size, dtype=np.int64)
+    helpers.build_blending_indices(dataset_index, dataset_sample_index, w, len(w), size, False)
+    return size, (np.bincount(dataset_index, minlength=len(w)) / size).tolist()
 
 
 def blend(plan, index: dict[str, Any], to: Path, names: dict[str, str]) -> dict[str, Any]:
@@ -143,7 +148,7 @@ def blend(plan, index: dict[str, Any], to: Path, names: dict[str, str]) -> dict[
     train_samples = math.ceil(total / seq_len)
     weights = [s.target_tokens / total for s in active]
     realized_total = sum(index["realized"].values())
-    megatron = megatron_blend_shares(weights, train_samples)
+    megatron_samples, megatron = megatron_blend(weights, train_samples)
     sources = []
     for s, w, m in zip(active, weights, megatron):
         sources.append({
@@ -159,6 +164,7 @@ def blend(plan, index: dict[str, Any], to: Path, names: dict[str, str]) -> dict[
               f"--tokenizer-type HuggingFaceTokenizer --tokenizer-model {tok['name']}")
     return {
         "seq_len": seq_len, "tokenizer": tok, "plan_total_tokens": total, "train_samples": train_samples,
+        "megatron_samples": megatron_samples,
         "sources": sources,
         "megatron_args": f"--data-path {data_path} --train-samples {train_samples} {common}",
         "packed": {
