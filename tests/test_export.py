@@ -46,7 +46,7 @@ def run(tmp_path_factory, telechat3) -> Path:
                    "text": {"weight": 0.3, "sources": {"general": {"weight": 1.0, "max_epochs": 8}}}},
     })
     cfg = write_config(tmp / "p.yaml", {
-        "name": "export", "inputs": {"code": {"kind": "installed", "names": ["pyyaml"]},
+        "name": "export", "inputs": {"code": {"kind": "installed", "names": ["pyyaml", "rich"]},
                                      "general": {"kind": "jsonl", "paths": [str(text)]}},
         "filters": str(ROOT / "filters" / "code.yaml"), "mixture": str(mixture),
         "tokenizer": {"name_or_path": str(telechat3)},
