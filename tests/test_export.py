@@ -22,11 +22,27 @@ from test_mixture_pipeline import prose_records
 SEQ_LEN = 256  # small rows: many of them, documents split across rows, cheap model steps on a CPU
 
 
-def need(module: str, what: str):
+def need(module: str, what: str, package: str):
     try:
         return __import__(module)
     except ImportError as err:
-        pytest.skip(f"{what} needs `{module}` ({err}); pip install it to run this test")
+        pytest.skip(f"{what} needs `{module}` ({err}): `pip install {package}` to run this test")
+
+
+@pytest.fixture(scope="module")
+def megatron_core():
+    return need("megatron.core", "the Megatron export", "torch==2.13.0 megatron-core==0.16.1")
+
+
+@pytest.fixture(scope="module")
+def mindspore():
+    return need("mindspore", "the MindRecord export", "mindspore==2.10.0")
+
+
+@pytest.fixture(scope="module")
+def torch_and_transformers():
+    need("transformers", "train_tiny", "transformers")
+    return need("torch", "train_tiny", "torch==2.13.0")
 
 
 def export_cli(out: Path, fmt: str, to: Path) -> subprocess.CompletedProcess:
@@ -68,8 +84,7 @@ def rows(run) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def megatron(run, tmp_path_factory) -> Path:
-    need("megatron.core", "the Megatron export")
+def megatron(megatron_core, run, tmp_path_factory) -> Path:
     to = tmp_path_factory.mktemp("megatron")
     proc = export_cli(run, "megatron", to)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -114,7 +129,7 @@ def token_docs(run: Path, source: str) -> dict[str, list[int]]:
     return docs
 
 
-def test_source_datasets_hold_every_document_once_with_its_eod(run, megatron):
+def test_source_datasets_hold_every_document_once_with_its_eod(megatron_core, run, megatron):
     from megatron.core.datasets.indexed_dataset import IndexedDataset
 
     blend = json.loads((megatron / "blend.json").read_text())
@@ -141,7 +156,7 @@ def test_source_datasets_hold_every_document_once_with_its_eod(run, megatron):
     assert seen == json.loads((run / "shards" / "index.json").read_text())["totals"]["documents"]
 
 
-def test_packed_dataset_is_the_shard_rows_and_gpt_samples_are_rows(run, rows, megatron, tmp_path):
+def test_packed_dataset_is_the_shard_rows_and_gpt_samples_are_rows(megatron_core, run, rows, megatron, tmp_path):
     from megatron.core.datasets.indexed_dataset import IndexedDataset
 
     prefix = megatron / "packed" / "rows"
@@ -173,7 +188,7 @@ def test_packed_dataset_is_the_shard_rows_and_gpt_samples_are_rows(run, rows, me
         assert sum(len(v) for v in left.values()) == extra
 
 
-def test_blend_weights_reproduce_the_plan_in_megatrons_blended_dataset(run, megatron, tmp_path):
+def test_blend_weights_reproduce_the_plan_in_megatrons_blended_dataset(megatron_core, run, megatron, tmp_path):
     plan = {s["source"]: s for s in json.loads((run / "plan.json").read_text())["sources"]}
     blend = json.loads((megatron / "blend.json").read_text())
     args = (megatron / "data_args.txt").read_text().split()
@@ -198,8 +213,7 @@ def test_blend_weights_reproduce_the_plan_in_megatrons_blended_dataset(run, mega
     assert plan["general"]["epochs"] > 2
 
 
-def test_mindrecord_reads_back_exactly_with_mindspore(run, rows, tmp_path):
-    need("mindspore", "the MindRecord export")
+def test_mindrecord_reads_back_exactly_with_mindspore(mindspore, run, rows, tmp_path):
     import mindspore.dataset as msds
 
     to = tmp_path / "mr"
@@ -259,8 +273,9 @@ CONTRACT_CASES = {
 
 
 @pytest.mark.parametrize("fmt", list(CONTRACT_CASES))
-def test_a_broken_contract_is_refused_with_file_and_row(run, tmp_path, fmt):
-    need("megatron.core" if fmt == "megatron" else "mindspore", f"the {fmt} export")
+def test_a_broken_contract_is_refused_with_file_and_row(fmt, tmp_path, request):
+    request.getfixturevalue("megatron_core" if fmt == "megatron" else "mindspore")
+    run = request.getfixturevalue("run")
     cases = {
         "edited": (lambda out: (out / "shards" / "part-00000.parquet").open("r+b").write(b"XXXX"), "sha256"),
         "eos": (lambda out: rewrite_shard(out, break_eos), "does not end with EOS"),
@@ -275,8 +290,7 @@ def test_a_broken_contract_is_refused_with_file_and_row(run, tmp_path, fmt):
         assert not list((tmp_path / f"{name}-export").rglob("*.tmp")), "a refused export leaves no temp files"
 
 
-def test_tokens_changed_after_the_plan_are_refused(run, tmp_path):
-    need("megatron.core", "the Megatron export")
+def test_tokens_changed_after_the_plan_are_refused(megatron_core, run, tmp_path):
     out = copy_run(run, tmp_path / "out")
     path = sorted((out / "tokens" / "general").glob("*.parquet"))[0]
     table = pq.read_table(path)
@@ -285,7 +299,7 @@ def test_tokens_changed_after_the_plan_are_refused(run, tmp_path):
     assert proc.returncode == 1 and "the tokens changed after the plan" in proc.stderr, proc.stderr
 
 
-def test_rerun_skips_verified_outputs_and_rewrites_damaged_ones(run, megatron, tmp_path):
+def test_rerun_skips_verified_outputs_and_rewrites_damaged_ones(megatron_core, run, megatron, tmp_path):
     to = tmp_path / "copy"
     shutil.copytree(megatron, to)
     before = {p.relative_to(to): hashlib.sha256(p.read_bytes()).hexdigest() for p in to.rglob("*.bin")}
@@ -301,6 +315,12 @@ def test_rerun_skips_verified_outputs_and_rewrites_damaged_ones(run, megatron, t
     after = {p.relative_to(to): hashlib.sha256(p.read_bytes()).hexdigest() for p in to.rglob("*.bin")}
     assert after == before
     assert not list(to.rglob("*.tmp"))
+
+
+def test_help_has_an_example():
+    proc = subprocess.run([sys.executable, "-m", "curation.export.cli", "--help"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and "example:" in proc.stdout and "--format" in proc.stdout
 
 
 # --- a tiny model trained on the shards -------------------------------------------------------
@@ -339,9 +359,7 @@ def read_log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_train_tiny_learns_and_resumes_with_the_same_batches(masked_shards, tmp_path):
-    need("torch", "train_tiny")
-    need("transformers", "train_tiny")
+def test_train_tiny_learns_and_resumes_with_the_same_batches(torch_and_transformers, masked_shards, tmp_path):
     ckpt, full_log, resumed_log = tmp_path / "ckpt.pt", tmp_path / "full.jsonl", tmp_path / "resumed.jsonl"
     proc = train_tiny(str(masked_shards), "--steps", "30", "--save-at", "15", "--checkpoint", str(ckpt),
                       "--log", str(full_log))
@@ -360,9 +378,8 @@ def test_train_tiny_learns_and_resumes_with_the_same_batches(masked_shards, tmp_
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-4)
 
 
-def test_masked_tokens_contribute_nothing_to_the_loss(masked_shards):
-    torch = need("torch", "train_tiny")
-    need("transformers", "train_tiny")
+def test_masked_tokens_contribute_nothing_to_the_loss(torch_and_transformers, masked_shards):
+    torch = torch_and_transformers
     from curation.loader import ShardLoader
 
     sys.path.insert(0, str(ROOT / "examples"))
