@@ -317,6 +317,38 @@ def test_rerun_skips_verified_outputs_and_rewrites_damaged_ones(megatron_core, r
     assert not list(to.rglob("*.tmp"))
 
 
+def test_a_source_with_loss_masks_gets_a_mask_sidecar(megatron_core, telechat3, tmp_path):
+    """Token files that carry a per-token loss mask (conversations) keep it, EOD trained on."""
+    import pyarrow as pa
+    import yaml
+
+    from curation.export.megatron import write_source_dataset
+    from curation.mixture.plan import Plan, SourcePlan
+    from curation.tokenize import load_tokenizer
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+
+    tokenizer = load_tokenizer(str(telechat3))
+    texts = [Path(yaml.__file__).with_name(n).read_text() for n in ("composer.py", "resolver.py", "nodes.py")]
+    ids = [list(map(int, x)) for x in tokenizer.encode_batch(texts)]
+    masks = [[int(i % 3 != 0) for i in range(len(x))] for x in ids]  # a third of the tokens not trained on
+    (tmp_path / "tokens" / "traj").mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "n_tokens": [len(x) for x in ids],
+                             "input_ids": pa.array(ids, pa.list_(pa.int32())),
+                             "loss_mask": pa.array(masks, pa.list_(pa.int8()))}),
+                   tmp_path / "tokens" / "traj" / "00000.parquet")
+    total = sum(len(x) + 1 for x in ids)
+    plan = Plan(mixture="t", seed=1, total_tokens=total, budget="test", sources=[SourcePlan(
+        source="traj", group="g", required=True, max_epochs=1.0, available_documents=3, available_tokens=total,
+        asked_share=1.0, target_tokens=total, share=1.0, epochs=1.0, capped=False)])
+    prefix = tmp_path / "export" / "traj"
+    write_source_dataset(tmp_path / "tokens", "traj", prefix, plan=plan, vocab_size=tokenizer.vocab_size,
+                         eos_id=tokenizer.eos_id, log=lambda _: None)
+    tokens, mask = IndexedDataset(str(prefix)), IndexedDataset(str(prefix) + "_loss_mask")
+    for i in range(3):
+        assert tokens[i].tolist() == ids[i] + [tokenizer.eos_id]
+        assert mask[i].tolist() == masks[i] + [1]
+
+
 def test_help_has_an_example():
     proc = subprocess.run([sys.executable, "-m", "curation.export.cli", "--help"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
