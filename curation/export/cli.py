@@ -52,7 +52,7 @@ def export_command(args) -> int:
             from curation.export.mindrecord import export_mindrecord
 
             export_mindrecord(args.out, to)
-    except ExportError as err:
+    except (ExportError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except ImportError as err:

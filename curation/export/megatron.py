@@ -159,43 +159,56 @@ def blend(plan, index: dict[str, Any], to: Path, names: dict[str, str]) -> dict[
             "available_documents": s.available_documents, "epochs": s.epochs,
         })
     data_path = " ".join(f"{x['weight']:.8f} {to / x['prefix']}" for x in sources)
-    tok = index["tokenizer"]
-    common = (f"--seq-length {seq_len} --split 100,0,0 --vocab-size {tok['vocab_size']} "
-              f"--tokenizer-type HuggingFaceTokenizer --tokenizer-model {tok['name']}")
     return {
-        "seq_len": seq_len, "tokenizer": tok, "plan_total_tokens": total, "train_samples": train_samples,
+        "seq_len": seq_len, "tokenizer": index["tokenizer"], "plan_total_tokens": total, "train_samples": train_samples,
         "megatron_samples": megatron_samples,
         "sources": sources,
-        "megatron_args": f"--data-path {data_path} --train-samples {train_samples} {common}",
-        "packed": {
-            "prefix": PACKED_PREFIX, "rows": index["totals"]["rows"],
-            "loss_mask": f"{PACKED_PREFIX}_loss_mask", "cu_seqlens": f"{PACKED_PREFIX}_cu_seqlens",
-            # Every row is one document of exactly seq_len tokens, so GPTDataset's samples start at
-            # row starts: sample tokens == a shard row. EOD-based resets give the rows' documents
-            # (each segment but a split document's head ends with EOD).
-            "megatron_args": f"--data-path {to / PACKED_PREFIX} --train-samples {index['totals']['rows']} "
-                             f"{common} --reset-position-ids --reset-attention-mask",
-        },
+        "megatron_args": f"--data-path {data_path} --train-samples {train_samples} {common_args(index)}",
+        "packed": packed_entry(index, to),
+    }
+
+
+def common_args(index: dict[str, Any]) -> str:
+    tok = index["tokenizer"]
+    return (f"--seq-length {index['seq_len']} --split 100,0,0 --vocab-size {tok['vocab_size']} "
+            f"--tokenizer-type HuggingFaceTokenizer --tokenizer-model {tok['name']}")
+
+
+def packed_entry(index: dict[str, Any], to: Path) -> dict[str, Any]:
+    return {
+        "prefix": PACKED_PREFIX, "rows": index["totals"]["rows"],
+        "loss_mask": f"{PACKED_PREFIX}_loss_mask", "cu_seqlens": f"{PACKED_PREFIX}_cu_seqlens",
+        # Every row is one document of exactly seq_len tokens, so GPTDataset's samples start at
+        # row starts: sample tokens == a shard row. EOD-based resets give the rows' documents
+        # (each segment but a split document's head ends with EOD).
+        "megatron_args": f"--data-path {to / PACKED_PREFIX} --train-samples {index['totals']['rows']} "
+                         f"{common_args(index)} --reset-position-ids --reset-attention-mask",
     }
 
 
 def export_megatron(out: Path, to: Path, *, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Writes TO/ (see the module doc) from the run folder OUT; returns blend.json's content."""
+    """Writes TO/ (see the module doc) from the run folder OUT; returns blend.json's content.
+
+    A run packed with `pack.method: concat` has no mixture plan: it gets the packed variant only."""
     out, to = Path(out), Path(to)
     reader = ShardReader(out / "shards")
-    plan = read_plan(out)
-    tokens_dir = out / "tokens"
-    names = {s.source: dataset_name(s.source) for s in plan.sources if s.target_tokens > 0}
-    if len(set(names.values())) != len(names):
-        raise ValueError(f"two sources map to one file name: {names}")
+    plan = read_plan(out) if (out / "plan.json").is_file() else None
     log(f"megatron export of {out} -> {to}")
-    for source, name in names.items():
-        write_source_dataset(tokens_dir, source, to / "sources" / name, plan=plan, vocab_size=reader.vocab_size,
-                             eos_id=reader.eos_id, log=log)
+    names = {}
+    if plan is None:
+        log("  no plan.json (a concat-packed run): the packed variant only, no per-source blend")
+    else:
+        names = {s.source: dataset_name(s.source) for s in plan.sources if s.target_tokens > 0}
+        if len(set(names.values())) != len(names):
+            raise ValueError(f"two sources map to one file name: {names}")
+        for source, name in names.items():
+            write_source_dataset(out / "tokens", source, to / "sources" / name, plan=plan,
+                                 vocab_size=reader.vocab_size, eos_id=reader.eos_id, log=log)
     write_packed(reader, to / PACKED_PREFIX, log=log)
-    result = blend(plan, reader.index, to, names)
+    result = blend(plan, reader.index, to, names) if plan else {"seq_len": reader.seq_len, "sources": [],
+                                                                 "packed": packed_entry(reader.index, to)}
     write_json_atomic(to / "blend.json", result)
-    write_text_atomic(to / "data_args.txt", result["megatron_args"] + "\n")
+    write_text_atomic(to / "data_args.txt", result.get("megatron_args", result["packed"]["megatron_args"]) + "\n")
     for s in result["sources"]:
         log(f"  {s['source']}: weight {s['weight']:.6f}, planned {s['planned_share']:.4f}, "
             f"Megatron {s['megatron_share']:.4f}, epochs {s['epochs']:.2f}")
