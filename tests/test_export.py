@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT, run_cli, write_config
-from curation.pack.shards import read_shard_docs
+from curation.mixture.shards import read_shard_docs
 from test_mixture_pipeline import prose_records
 
 SEQ_LEN = 256  # small rows: many of them, documents split across rows, cheap model steps on a CPU

@@ -21,7 +21,7 @@ import numpy as np
 
 from curation.mixture.plan import Plan, split_source
 from curation.mixture.sample import LanguageFilter, language_filters, source_files
-from curation.pack.shards import INDEX_FILE
+from curation.mixture.shards import INDEX_FILE
 
 HASH_CHUNK = 8 << 20
 

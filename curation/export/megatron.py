@@ -34,8 +34,18 @@ from typing import Any
 
 import numpy as np
 
-from curation.export.contract import ShardReader, iter_source_documents, read_plan, source_fingerprint
-from curation.export.outputs import MARKER_SUFFIX, OutputGroup, write_json_atomic, write_text_atomic
+from curation.export.contract import (
+    ShardReader,
+    iter_source_documents,
+    read_plan,
+    source_fingerprint,
+)
+from curation.export.outputs import (
+    MARKER_SUFFIX,
+    OutputGroup,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 PACKED_PREFIX = "packed/rows"
 
@@ -130,7 +140,9 @@ def megatron_blend(weights: list[float], train_samples: int) -> tuple[int, list[
     (the sum of each dataset's ceil(weight * samples)) and the share of samples each dataset gets,
     from megatron-core's own functions."""
     from megatron.core.datasets import helpers
-    from megatron.core.datasets.blended_megatron_dataset_builder import _get_size_per_split_per_dataset
+    from megatron.core.datasets.blended_megatron_dataset_builder import (
+        _get_size_per_split_per_dataset,
+    )
 
     w = np.asarray(weights, dtype=np.float64)
     w = w / w.sum()

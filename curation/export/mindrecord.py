@@ -86,7 +86,9 @@ class _FolderGroup(OutputGroup):
 
 
 def export_mindrecord(out: Path, to: Path, *, log: Callable[[str], None] = print) -> dict[str, Any]:
-    from mindspore.mindrecord import FileWriter  # MindSpore's own writer; imported only here (2.5 GB)
+    from mindspore.mindrecord import (
+        FileWriter,  # MindSpore's own writer; imported only here (2.5 GB)
+    )
 
     out, to = Path(out), Path(to)
     reader = ShardReader(out / "shards")
