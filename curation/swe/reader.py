@@ -8,6 +8,7 @@ each task walks the log itself (one `git log` process, cheap next to the work pe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def history_repositories(paths: list[str]) -> list[tuple[str, Path]]:
 
 
 def _repo_name(path: Path) -> str:
-    name = path.resolve().name
+    name = Path(os.path.abspath(path)).name  # as ingest names it: a symlink keeps its own name
     return name[:-4] if name.endswith(".git") and len(name) > 4 else name
 
 

@@ -1,0 +1,243 @@
+"""SWE tasks on the four real histories in ../shared/git (Python, Go, JavaScript, Rust).
+
+For each repository, the whole first-parent history of HEAD at a 32K context:
+- every task's patch, test_patch and both together apply with `git apply --check` on a checkout
+  of base_commit; the pre-change content of every touched file is `git show base_commit:path`,
+  and sits in `text` after its file marker; every other context file is the blob at base_commit;
+- tasks + skips = `git rev-list --first-parent --count HEAD`;
+- the token count the reader budgeted is the length of the ids the tokenizer builds, <= context;
+- skip reasons of named real commits.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import SHARED
+
+BUNDLES = SHARED / "git"
+MAX_TOKENS = 32 * 1024 - 1
+REPOS = ["pallets+itsdangerous", "sirupsen+logrus", "chalk+chalk", "dtolnay+anyhow"]
+
+# Real commits and the reason each must be skipped for (looked up by hand in the histories).
+EXPECTED_SKIPS = {
+    "pallets+itsdangerous": {
+        "672971d66a": "merge_without_body",          # Merge branch 'stable'
+        "aa7e016aae": "bot_author",                  # dependabot[bot]: Bump actions/cache
+        "0b6975b570": "revert",                      # Revert "JWT Serializer sets default media type header"
+        "b393ac71cb": "root_commit",                 # Initial version
+        "62fde54d4f": "no_code_change",              # update test workflow trigger (.github/ yaml)
+        "2769c5bca1": "binary_change",               # Added documentation (a png)
+    },
+    "sirupsen+logrus": {
+        "352781de90": "revert",                      # Revert "Merge pull request #1376 ..."
+        "56c843c73d": "generated_only",              # fix-cve: go.sum only
+        "97978e5e54": "formatting_only",             # Merge pull request #37 from eapache/fmt
+        "43e3c5e203": "empty_change",
+        "87434bb3a7": "no_code_change",              # bump testify: go.mod + go.sum
+    },
+    "chalk+chalk": {
+        "5155778": "version_bump",                   # 5.6.2
+    },
+    "dtolnay+anyhow": {
+        "1dbe186": "version_bump",                   # Release 1.0.104 (Cargo.toml + docs.rs URL in lib.rs)
+        "d9dc3fa": "no_code_change",                 # Update actions/checkout@v6 -> v7
+    },
+}
+
+
+def git(repo: Path, *args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(repo), *args], input=input, capture_output=True, check=check)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(telechat3):
+    from curation.tokenize.tokenizer import load_tokenizer
+
+    return load_tokenizer(str(telechat3))
+
+
+@pytest.fixture(scope="module")
+def clones(tmp_path_factory):
+    if not BUNDLES.is_dir():
+        pytest.skip(f"no git bundles at {BUNDLES} (../shared/git)")
+    root = tmp_path_factory.mktemp("bundles")
+    for name in REPOS:
+        git(root, "clone", "-q", str(BUNDLES / f"{name}.bundle"), name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def mined(clones, tokenizer):
+    from curation.swe.config import GitHistoryInput
+    from curation.swe.history import HistoryMiner
+    from curation.swe.render import SweMarkerPieces, resolve_markers
+
+    markers = resolve_markers(tokenizer, SweMarkerPieces())
+    out = {}
+    for name in REPOS:
+        cfg = GitHistoryInput(kind="git_history", paths=[str(clones / name)])
+        with HistoryMiner(clones / name, name=name, config=cfg, tokenizer=tokenizer, markers=markers,
+                          max_tokens=MAX_TOKENS) as miner:
+            out[name] = list(miner.mine())
+    return out
+
+
+@pytest.mark.parametrize("name", REPOS)
+def test_every_commit_accounted_for(name, clones, mined):
+    from curation.swe.history import Task
+
+    outcomes = mined[name]
+    commits = int(git(clones / name, "rev-list", "--first-parent", "--count", "HEAD").stdout)
+    assert len(outcomes) == commits
+    assert len({o.id for o in outcomes}) == commits
+    tasks = [o for o in outcomes if isinstance(o, Task)]
+    assert len(tasks) >= 50, f"{name}: only {len(tasks)} tasks"
+    assert all(o.reason for o in outcomes if not isinstance(o, Task))
+
+
+@pytest.mark.parametrize("name", REPOS)
+def test_skip_reasons_of_real_commits(name, mined):
+    by_commit = {o.commit: o for o in mined[name]}
+    for prefix, reason in EXPECTED_SKIPS[name].items():
+        [outcome] = [o for c, o in by_commit.items() if c.startswith(prefix)]
+        assert getattr(outcome, "reason", "task") == reason, (prefix, getattr(outcome, "detail", ""))
+
+
+@pytest.mark.parametrize("name", REPOS)
+def test_patches_apply_and_pre_images_are_exact(name, clones, mined, tokenizer, tmp_path):
+    from curation.swe.history import Task
+    from curation.swe.patches import split_file_diffs
+    from curation.swe.render import SweMarkerPieces, TaskFields, render_text, resolve_markers, task_token_ids
+
+    repo = clones / name
+    pieces = SweMarkerPieces()
+    markers = resolve_markers(tokenizer, pieces)
+    tasks = [o for o in mined[name] if isinstance(o, Task)]
+    checkout = tmp_path / "checkout"
+    git(repo, "worktree", "add", "-q", "--detach", str(checkout), tasks[0].base_commit)
+    try:
+        for task in tasks:
+            git(checkout, "checkout", "-q", "--detach", "-f", task.base_commit)
+            for patch in (task.patch, task.test_patch, task.patch + task.test_patch):
+                if patch:
+                    applied = git(checkout, "apply", "--check", "-", input=patch.encode(), check=False)
+                    assert applied.returncode == 0, (task.id, applied.stderr.decode())
+            # the two halves are the commit's diff, file sections regrouped (code first, then tests)
+            diff = git(repo, "diff", "--no-renames", "--full-index", task.base_commit, task.commit).stdout.decode()
+            assert sorted(s.text for s in split_file_diffs(task.patch + task.test_patch)) == \
+                sorted(s.text for s in split_file_diffs(diff))
+            fields = TaskFields(task.repo, task.statement, task.files, task.context, task.patch, task.test_patch)
+            text = render_text(fields, pieces)
+            touched = {s.old_path for s in split_file_diffs(task.patch + task.test_patch) if s.old_path}
+            assert touched <= set(task.files), task.id
+            contents = dict(zip(task.files, task.context))
+            for path in task.files:
+                shown = git(repo, "show", f"{task.base_commit}:{path}").stdout.decode("utf-8")
+                assert contents[path] == shown, (task.id, path)
+                assert f"{pieces.file}{path}\n{shown}" in text
+            ids = task_token_ids(fields, tokenizer, markers)
+            assert len(ids) == task.n_tokens <= MAX_TOKENS, task.id
+    finally:
+        git(repo, "worktree", "remove", "--force", str(checkout), check=False)
+
+
+def test_markers_are_single_ids_never_text(tokenizer, mined):
+    """A statement holding the literal marker pieces stays text; markers come only by id."""
+    from curation.swe.history import Task
+    from curation.swe.render import SweMarkerPieces, TaskFields, resolve_markers, task_token_ids
+
+    pieces = SweMarkerPieces()
+    markers = resolve_markers(tokenizer, pieces)
+    task = next(o for o in mined["dtolnay+anyhow"] if isinstance(o, Task) and o.test_patch)
+    fields = TaskFields(task.repo, f"see {pieces.patch} and {pieces.file}", task.files, task.context, task.patch,
+                        task.test_patch)
+    ids = task_token_ids(fields, tokenizer, markers)
+    assert ids.count(markers.patch) == ids.count(markers.test_patch) == ids.count(markers.statement) == 1
+    assert ids.count(markers.file) == len(task.files)
+    assert ids[0] == markers.repo
+
+
+def test_reader_step_writes_removed_and_documents(clones, telechat3, tmp_path):
+    """The datatrove step over a repository folder: documents + removed/swe rows = the range."""
+    from curation.swe.reader import SweReader
+
+    folder = tmp_path / "repos"
+    folder.mkdir()
+    (folder / "itsdangerous").symlink_to(clones / "pallets+itsdangerous")
+    step = SweReader({"swe_tasks": {"kind": "git_history", "paths": [str(folder)], "max_commits": 120}},
+                     tokenizer_path=str(telechat3), seq_len=32768, removed_folder=str(tmp_path / "removed"))
+    docs = list(step.run(None, rank=0, world_size=1))
+    removed = pq.read_table(tmp_path / "removed" / "swe" / "00000.parquet").to_pylist()
+    assert len(docs) + len(removed) == 120
+    assert all(r["step"] == "swe" and r["reason"] and r["id"].endswith(":swe") for r in removed)
+    doc = docs[0]
+    meta = doc.metadata
+    assert doc.id == f"itsdangerous@{meta['commit']}:swe" and meta["unit"] == "swe_task"
+    assert meta["rev"] == meta["base_commit"] and meta["license"] == "BSD-3-Clause"
+    assert len(meta["files"]) == len(meta["context"]) and meta["statement"] in doc.text
+    # split over two tasks: the same commits, each once
+    halves = []
+    for rank in (0, 1):
+        out = tmp_path / f"removed{rank}"
+        step = SweReader({"swe_tasks": {"kind": "git_history", "paths": [str(folder)], "max_commits": 120}},
+                         tokenizer_path=str(telechat3), seq_len=32768, removed_folder=str(out))
+        halves.append({d.id for d in step.run(None, rank=rank, world_size=2)}
+                      | {r["id"] for r in pq.read_table(out / "swe" / f"{rank:05d}.parquet").to_pylist()})
+    assert not halves[0] & halves[1]
+    assert halves[0] | halves[1] == {d.id for d in docs} | {r["id"] for r in removed}
+
+
+def test_swe_dataset_rows(clones, telechat3, tmp_path, mined):
+    """SWE-bench-style rows built from real commits: with a clone, exact files; without, hunks."""
+    from curation.swe.history import Task
+    from curation.swe.reader import SweReader
+
+    name = "pallets+itsdangerous"
+    tasks = [o for o in mined[name] if isinstance(o, Task) and o.test_patch and o.patch][:5]
+    rows = [{"instance_id": f"pallets__itsdangerous-{k}", "repo": "pallets/itsdangerous",
+             "base_commit": t.base_commit, "problem_statement": t.statement, "patch": t.patch,
+             "test_patch": t.test_patch} for k, t in enumerate(tasks)]
+    rows.append({"instance_id": "broken", "repo": "pallets/itsdangerous"})
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    common = dict(tokenizer_path=str(telechat3), seq_len=32768)
+    with_clone = SweReader({"bench": {"kind": "swe_dataset", "paths": [str(data)],
+                                      "clones": {"pallets/itsdangerous": str(clones / name)}}},
+                           removed_folder=str(tmp_path / "a"), **common)
+    docs = list(with_clone.run(None))
+    assert [d.id for d in docs] == [f"pallets/itsdangerous@pallets__itsdangerous-{k}:swe" for k in range(5)]
+    for doc, task in zip(docs, tasks):
+        assert doc.metadata["files"] == task.files and doc.metadata["context"] == task.context
+        assert doc.metadata["context_source"] == "git"
+    [bad] = pq.read_table(tmp_path / "a" / "swe" / "00000.parquet").to_pylist()
+    assert bad["reason"] == "malformed_row" and "base_commit" in bad["detail"]
+
+    without = SweReader({"bench": {"kind": "swe_dataset", "paths": [str(data)]}},
+                        removed_folder=str(tmp_path / "b"), **common)
+    for doc, task in zip(without.run(None), tasks):
+        meta = doc.metadata
+        assert meta["context_source"] == "patch_hunks"
+        full = dict(zip(task.files, task.context))
+        for path, partial in zip(meta["files"], meta["context"]):
+            # every run of lines the hunks show is in the real file, in order
+            runs = [r for r in partial.split("⋮\n") if r]
+            position = 0
+            for run in runs:
+                position = full[path].index(run, position) + len(run)
+
+
+def test_pre_images_from_hunks():
+    from curation.swe.patches import GAP_LINE, pre_images
+
+    patch = ("diff --git a/x.py b/x.py\nindex 1..2 100644\n--- a/x.py\n+++ b/x.py\n"
+             "@@ -3,2 +3,2 @@ def f():\n a = 1\n-b = 2\n+b = 3\n"
+             "@@ -10 +10 @@\n-end\n\\ No newline at end of file\n+end\n")
+    [f] = pre_images(patch)
+    assert f.path == "x.py" and not f.complete
+    assert f.text == f"{GAP_LINE}a = 1\nb = 2\n{GAP_LINE}end"
