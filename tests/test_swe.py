@@ -241,3 +241,41 @@ def test_pre_images_from_hunks():
     [f] = pre_images(patch)
     assert f.path == "x.py" and not f.complete
     assert f.text == f"{GAP_LINE}a = 1\nb = 2\n{GAP_LINE}end"
+
+
+def test_docs_round_trip_and_tokenize_step(clones, telechat3, tokenizer, tmp_path):
+    """reader -> docs/ (Parquet, the task columns) -> read back -> TokenizeStep: the ids are the
+    markers by id between separately encoded sections, and every task fits its context."""
+    from curation.steps import DocSink, DocSource
+    from curation.swe.reader import COLUMNS, SweReader
+    from curation.swe.render import SweMarkerPieces, TaskFields, resolve_markers, rewrite_task, task_token_ids
+    from curation.tokenize.step import TokenizeStep
+
+    reader = SweReader({"swe_tasks": {"kind": "git_history", "paths": [str(clones / "sirupsen+logrus")],
+                                      "max_commits": 60}},
+                       tokenizer_path=str(telechat3), seq_len=8192, removed_folder=str(tmp_path / "removed"))
+    written = list(DocSink(str(tmp_path / "docs"), extra_columns=COLUMNS).run(reader.run(None), rank=0))
+    assert written
+    docs = list(DocSource(str(tmp_path / "docs")).run(None, rank=0))
+    assert [d.id for d in docs] == [d.id for d in written]
+    step = TokenizeStep(str(telechat3), str(tmp_path / "tokens"), ["swe_tasks"])
+    list(step.run(iter(docs), rank=0))
+    rows = pq.read_table(tmp_path / "tokens" / "swe_tasks" / "00000.parquet").to_pylist()
+    markers = resolve_markers(tokenizer, SweMarkerPieces())
+    for row, doc in zip(rows, docs, strict=True):
+        expected = task_token_ids(TaskFields.from_metadata(doc.metadata), tokenizer, markers)
+        assert row["input_ids"] == expected and row["n_tokens"] == doc.metadata["swe_tokens"]
+        assert row["n_tokens"] <= 8192 - 1 - 64
+        ids = row["input_ids"]
+        assert ids[0] == markers.repo and ids.count(markers.statement) == ids.count(markers.patch) == 1
+        assert ids.count(markers.file) == len(doc.metadata["files"])
+
+    # a rewrite through rewrite_task keeps columns and text in step; a bare edit of text is refused
+    doc = docs[0]
+    doc.text = rewrite_task(doc.metadata, lambda t: t.replace("logrus", "L0GRUS"), SweMarkerPieces())
+    list(TokenizeStep(str(telechat3), str(tmp_path / "tokens2"), ["swe_tasks"]).run(iter([doc]), rank=0))
+    [row] = pq.read_table(tmp_path / "tokens2" / "swe_tasks" / "00000.parquet").to_pylist()
+    assert "L0GRUS" in tokenizer.decode(row["input_ids"])
+    doc.text += "edited"
+    with pytest.raises(ValueError, match="no longer matches its columns"):
+        list(TokenizeStep(str(telechat3), str(tmp_path / "tokens3"), ["swe_tasks"]).run(iter([doc]), rank=0))

@@ -33,11 +33,14 @@ class TaskLimits(StrictModel):
     max_parse_error_fraction: float = Field(
         0.0, ge=0, lt=1, description="a touched code file at the parent above this error share -> parent_unparsable")
     context: int | None = Field(None, ge=256, description="tokens per task including EOS; null: pack.seq_len")
+    rewrite_margin: int = Field(
+        64, ge=0, description="ids kept free for later rewrites (redaction placeholders may be longer than what "
+                              "they replace), so a task still fits its context when it is tokenized")
     markers: SweMarkerPieces = Field(default_factory=SweMarkerPieces)
 
     def max_tokens(self, seq_len: int) -> int:
-        """Ids per task: the context minus one for the EOS the packer appends."""
-        return (self.context or seq_len) - 1
+        """Ids a task may take when read: the context minus the EOS the packer appends and the margin."""
+        return (self.context or seq_len) - 1 - self.rewrite_margin
 
 
 class GitHistoryInput(TaskLimits):

@@ -11,16 +11,22 @@ from datatrove.utils.batching import batched
 from curation.io import TOKENS_SCHEMA, ParquetSink
 
 
+def is_swe_task(doc) -> bool:
+    return doc.metadata.get("unit") == "swe_task"
+
+
 class TokenizeStep(PipelineStep):
     name = "tokenize"
     type = "🔢 - TOKENIZER"
 
     def __init__(self, tokenizer_path: str, tokens_folder: str, sources: list[str], *, threads: int = 1,
-                 batch_docs: int = 256, fim: dict | None = None):
+                 batch_docs: int = 256, fim: dict | None = None, swe_markers: dict | None = None):
         """fim: FimConfig fields, applied to file-level code documents (repository chunks arrive
-        with their ids, FIM already decided by the assembler)."""
+        with their ids, FIM already decided by the assembler).
+        swe_markers: SweMarkerPieces fields for SWE task documents (None: the defaults)."""
         super().__init__()
         self.fim = fim
+        self.swe_markers = swe_markers
         self.tokenizer_path = tokenizer_path
         self.tokens_folder = tokens_folder
         self.sources = sorted(sources)
@@ -39,9 +45,9 @@ class TokenizeStep(PipelineStep):
             sink.open(rank)  # every source gets a file per task, empty or not
         try:
             for batch in batched(data, self.batch_docs):
-                # Repository chunks carry their ids: their text shows separators as literal pieces
-                # and must never be encoded.
-                plain = [d for d in batch if "token_ids" not in d.metadata]
+                # Repository chunks carry their ids, SWE tasks their sections: their text shows
+                # separators as literal pieces and must never be encoded.
+                plain = [d for d in batch if "token_ids" not in d.metadata and not is_swe_task(d)]
                 with self.track_time("batch"):
                     encoded = dict(zip((id(d) for d in plain),
                                        tokenizer.encode_batch([d.text for d in plain], num_threads=self.threads)))
@@ -49,6 +55,9 @@ class TokenizeStep(PipelineStep):
                     cuts = doc.metadata.pop("token_cuts", None)
                     if "token_ids" in doc.metadata:
                         ids, tag = doc.metadata.pop("token_ids"), doc.metadata.get("fim") or ""
+                    elif is_swe_task(doc):
+                        with self.track_time("swe_tasks"):
+                            ids, tag = self._swe_ids(doc, tokenizer), ""
                     else:
                         ids, tag = self._maybe_fim(doc, encoded[id(doc)], tokenizer, fim)
                     source = doc.metadata["source"]
@@ -67,6 +76,16 @@ class TokenizeStep(PipelineStep):
             raise
         for sink in sinks.values():
             sink.close()
+
+    def _swe_ids(self, doc, tokenizer) -> list[int]:
+        """Markers by id between the separately encoded sections (curation.swe.render)."""
+        from curation.swe.render import SweMarkerPieces, resolve_markers, task_token_ids_checked
+
+        if not hasattr(self, "_swe"):
+            pieces = SweMarkerPieces.model_validate(self.swe_markers or {})
+            self._swe = pieces, resolve_markers(tokenizer, pieces)
+        pieces, markers = self._swe
+        return task_token_ids_checked(doc.metadata, doc.text, tokenizer, markers, pieces, doc_id=doc.id)
 
     def _fim_setup(self, tokenizer):
         if not self.fim:
