@@ -6,8 +6,11 @@ One process (so figures are per core), the whole first-parent history of HEAD:
   mine        curation.swe.history.HistoryMiner: every commit decided, every task built
               (statement, context by import graph within the budget, patch / test_patch);
               its own split: git (log, diff-tree --stdin, cat-file --batch), parsing
-              (tree-sitter imports + resolution), tokenizing (token counts for the budget)
-  reference   the same git reads done the obvious way, one process per question, for the
+              (tree-sitter imports), resolving (import resolution), tokenizing (token counts for
+              the budget, per distinct line: curation.swe.tokens)
+  reference   tokenizing: the same mining counting whole texts instead of distinct lines (the
+              outcomes and every count must be equal);
+              git: the same git reads done the obvious way, one process per question, for the
               tasks that were emitted: `git diff-tree -p` per commit, `git ls-tree -r` per
               parent, `git show parent:path` per context file. Same bytes out (checked).
   render      the tokenize step's work on the emitted tasks: task_token_ids per document
@@ -62,6 +65,15 @@ def main(argv: list[str] | None = None) -> int:
             split = dict(miner.timings.seconds)
         mine_s = time.perf_counter() - start
         tasks = [o for o in outcomes if isinstance(o, Task)]
+
+        # the same mining with whole-text token counts: same outcomes, exact counts, its tokenizing time
+        with HistoryMiner(repo, name=bundle.stem, config=cfg, tokenizer=tok, markers=markers,
+                          max_tokens=cfg.max_tokens(args.context)) as miner:
+            miner.cache.counter.by_line = False
+            whole = list(miner.mine())
+            whole_tokenizing = miner.timings.seconds["tokenizing"]
+        assert [(o.id, getattr(o, "n_tokens", o)) for o in whole] == \
+            [(o.id, getattr(o, "n_tokens", o)) for o in outcomes], "per-line counts differ from whole-text counts"
         reasons = Counter(o.reason for o in outcomes if not isinstance(o, Task))
 
         start = time.perf_counter()
@@ -80,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"repository        {bundle.stem}: {n} first-parent commits, {len(tasks)} tasks, "
           f"context {args.context}")
     print(f"mine              {mine_s:7.2f} s   {len(tasks) / mine_s:7.1f} tasks/s   {n / mine_s:7.1f} commits/s")
-    for what in ("git", "parsing", "tokenizing"):
+    for what in ("git", "parsing", "resolving", "tokenizing"):
         print(f"  {what:<14}  {split.get(what, 0.0):7.2f} s   {split.get(what, 0.0) / mine_s:6.1%}")
     print(f"  {'rules, rest':<14}  {other:7.2f} s   {other / mine_s:6.1%}")
+    print(f"reference tokens  {whole_tokenizing:7.2f} s   (whole-text counts, same outcomes)   per-line/whole: "
+          f"{split.get('tokenizing', 0.0) / whole_tokenizing:.3f}")
     print(f"reference git     {ref_s:7.2f} s   (per-file processes, emitted tasks only)   "
           f"ours/reference git time: {split.get('git', 0.0) / ref_s:.3f} "
           f"({ref_s / max(split.get('git', 1e-9), 1e-9):.1f}x faster)")

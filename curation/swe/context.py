@@ -14,7 +14,7 @@ since most files do not change from one commit to the next.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,9 +25,12 @@ from curation.repo.order import dependency_order
 from curation.repo.parsing import SUPPORTED_LANGUAGES
 from curation.repo.resolve import resolve_repository
 from curation.swe.git import ObjectReader, TreeEntry
+from curation.swe.tokens import TokenCounter
 
 # Regular files only: symlinks (120000) hold a path, submodules (160000) another repository.
 _BLOB_MODES = ("100644", "100755")
+# Decoded blob texts kept for the next commits (most files do not change between two commits).
+TEXT_CACHE_BYTES = 256 << 20
 # Build files the resolvers read to know where modules live.
 _BUILD_FILES = ("go.mod", "Cargo.toml", "tsconfig.json", "jsconfig.json", "package.json")
 
@@ -53,22 +56,32 @@ class BlobCache:
     def __init__(self, objects: ObjectReader, tokenizer, timings: Timings):
         self.objects = objects
         self.tokenizer = tokenizer
+        self.counter = TokenCounter(tokenizer)
         self.timings = timings
-        self._text: dict[str, str | None] = {}
+        # Texts are the one cache that grows with the repository's size: least recently used first
+        # out past TEXT_CACHE_BYTES. Imports and token counts are small per blob and kept.
+        self._text: OrderedDict[str, tuple[str | None, int]] = OrderedDict()  # oid -> (text, bytes)
+        self._text_bytes = 0
         self._imports: dict[tuple[str, str], FileImports] = {}
         self._tokens: dict[str, int] = {}
         self.licenses: dict[tuple, tuple[str | None, str]] = {}
 
     def text(self, oid: str) -> str | None:
         """UTF-8 text of a blob, exactly its bytes; None when binary or not UTF-8."""
-        if oid not in self._text:
-            with self.timings.track("git"):
-                data = self.objects.blob(oid)
-            try:
-                self._text[oid] = None if is_probably_binary(data) else data.decode("utf-8")
-            except UnicodeDecodeError:
-                self._text[oid] = None
-        return self._text[oid]
+        if oid in self._text:
+            self._text.move_to_end(oid)
+            return self._text[oid][0]
+        with self.timings.track("git"):
+            data = self.objects.blob(oid)
+        try:
+            text = None if is_probably_binary(data) else data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        self._text[oid] = (text, len(data))
+        self._text_bytes += len(data)
+        while self._text_bytes > TEXT_CACHE_BYTES and len(self._text) > 1:
+            self._text_bytes -= self._text.popitem(last=False)[1][1]
+        return text
 
     def imports(self, oid: str, lang: str) -> FileImports:
         key = (oid, lang)
@@ -78,14 +91,17 @@ class BlobCache:
                 self._imports[key] = extract_imports(text, lang)
         return self._imports[key]
 
-    def count_tokens(self, texts_by_key: dict[str, str]) -> dict[str, int]:
-        """Token counts by key (blob id, or any key for texts that are not blobs), batched."""
+    def count_tokens(self, texts_by_key: dict[str, str], *, remember: bool = True) -> dict[str, int]:
+        """Token counts by key (a blob id, a path, ...), batched. remember=False for texts seen once
+        (a commit's message and diff): counted, not cached."""
         todo = {k: t for k, t in texts_by_key.items() if k not in self._tokens}
+        counts = {}
         if todo:
             with self.timings.track("tokenizing"):
-                for key, ids in zip(todo, self.tokenizer.encode_batch(list(todo.values()))):
-                    self._tokens[key] = len(ids)
-        return {k: self._tokens[k] for k in texts_by_key}
+                counts = dict(zip(todo, self.counter.count(list(todo.values()))))
+            if remember:
+                self._tokens.update(counts)
+        return {k: counts[k] if k in counts else self._tokens[k] for k in texts_by_key}
 
 
 def tree_license(tree: list[TreeEntry], cache: BlobCache) -> tuple[str | None, str]:
@@ -180,7 +196,7 @@ def _edges(blobs: dict[str, str], langs: dict[str, str], cache: BlobCache, wante
             return cache.text(blobs[path])
         return None
 
-    with cache.timings.track("parsing"):
+    with cache.timings.track("resolving"):
         graph = resolve_repository(blobs.keys(), imports, {p: langs[p] for p in imports}, read_text)
     return graph.edges
 

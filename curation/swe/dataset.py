@@ -56,6 +56,7 @@ class DatasetTasks:
         self.max_tokens = max_tokens
         self.timings = timings or Timings()
         self._caches: dict[str, BlobCache] = {}
+        self._counter = BlobCache(None, tokenizer, self.timings)  # token counts for rows without a clone
 
     def close(self) -> None:
         for cache in self._caches.values():
@@ -89,9 +90,9 @@ class DatasetTasks:
         if (binary := [s.path for s in sections if s.binary]):
             return Skip(ident, repo, "", "binary_change", ", ".join(binary[:5]))
         cache = self._cache(repo)
-        counter = cache or BlobCache(None, self.tokenizer, self.timings)
+        counter = cache or self._counter
         head = counter.count_tokens({f"repo:{repo}": f"{repo}\n", f"msg:{ident}": statement,
-                                     f"patch:{ident}": patch, f"test:{ident}": test_patch})
+                                     f"patch:{ident}": patch, f"test:{ident}": test_patch}, remember=False)
         fixed = len(SECTIONS) - 1 + sum(head.values())
         touched = sorted({s.old_path for s in sections if s.old_path is not None})
         if cache is None:
@@ -116,7 +117,7 @@ class DatasetTasks:
     def _from_hunks(self, ident: str, repo: str, base: str, row: dict, counter: BlobCache, fixed: int) -> Task | Skip:
         files = pre_images(row["patch"] + row["test_patch"])
         counts = counter.count_tokens({f"path:{f.path}": f"{f.path}\n" for f in files}
-                                      | {f"hunks:{ident}:{f.path}": f.text for f in files})
+                                      | {f"hunks:{ident}:{f.path}": f.text for f in files}, remember=False)
         used = sum(1 + counts[f"path:{f.path}"] + counts[f"hunks:{ident}:{f.path}"] for f in files)
         if fixed + used > self.max_tokens:
             return Skip(ident, repo, "", "context_over_budget",

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 NULL_OID = "0" * 40
+# Subtrees kept by id: neighbouring commits share most of them.
+TREE_CACHE_TREES = 50_000
 _HEX40 = re.compile(r"[0-9a-f]{40}\Z")
 
 
@@ -191,6 +193,8 @@ class ObjectReader:
             path = f"{prefix}{name}"
             if mode == "40000":
                 if oid not in self._trees:
+                    if len(self._trees) >= TREE_CACHE_TREES:
+                        self._trees.clear()  # a fresh start costs one re-read of the trees in use
                     self._trees[oid] = self._walk(self.read(oid)[1], "")
                 entries.extend(TreeEntry(f"{path}/{e.path}", e.oid, e.mode) for e in self._trees[oid])
             else:

@@ -156,7 +156,8 @@ class HistoryMiner:
         statement = statement_of(commit)
         patch, test_patch = split_tests(diff)
         head = self.cache.count_tokens({f"repo:{self.name}": f"{self.name}\n", f"msg:{commit.oid}": statement,
-                                        f"patch:{commit.oid}": patch, f"test:{commit.oid}": test_patch})
+                                        f"patch:{commit.oid}": patch, f"test:{commit.oid}": test_patch},
+                                       remember=False)
         fixed = len(SECTIONS) - 1 + sum(head.values())  # every marker but the files'
         if fixed > self.max_tokens:
             return self._skip(commit, "context_over_budget", f"the statement and the diff alone need {fixed} ids "
