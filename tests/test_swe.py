@@ -279,3 +279,39 @@ def test_docs_round_trip_and_tokenize_step(clones, telechat3, tokenizer, tmp_pat
     doc.text += "edited"
     with pytest.raises(ValueError, match="no longer matches its columns"):
         list(TokenizeStep(str(telechat3), str(tmp_path / "tokens3"), ["swe_tasks"]).run(iter([doc]), rank=0))
+
+
+def test_line_token_counts_are_exact(clones, tokenizer):
+    """Per-line counts equal whole-text counts on every text file at HEAD of the four histories."""
+    from curation.swe.tokens import TokenCounter
+
+    counter = TokenCounter(tokenizer)
+    assert counter.by_line
+    texts = ["", "\n", "\n\nx", "a\r\nb\n", "  lead\n\tTab\n\n", "▁ spm space\n<_control2>\n"]
+    for name in REPOS:
+        for path in git(clones / name, "ls-files", "-z").stdout.decode().split("\0"):
+            file = clones / name / path
+            if path and file.is_file() and not file.is_symlink():
+                try:
+                    texts.append(file.read_text(encoding="utf-8"))
+                except UnicodeDecodeError:
+                    continue
+    assert len(texts) > 200
+    assert counter.count(texts) == [len(ids) for ids in tokenizer.encode_batch(texts)]
+
+
+def test_config_errors_name_the_key(tokenizer):
+    from pydantic import ValidationError
+
+    from curation.schema import ConfigError
+    from curation.swe.config import GitHistoryInput, SweDatasetInput
+    from curation.swe.render import SweMarkerPieces, resolve_markers
+
+    with pytest.raises(ValidationError, match="revision"):
+        GitHistoryInput.model_validate({"kind": "git_history", "paths": ["x"], "revision": "HEAD"})
+    with pytest.raises(ValidationError, match="different pieces"):
+        SweDatasetInput.model_validate({"kind": "swe_dataset", "paths": ["x"],
+                                        "markers": {"patch": "<_control2>"}})
+    with pytest.raises(ConfigError, match="inputs.swe.markers.statement"):
+        resolve_markers(tokenizer, SweMarkerPieces(statement="<reserve1>"), "inputs.swe.markers")
+    assert GitHistoryInput(kind="git_history", paths=["x"], context=32768).max_tokens(8192) == 32768 - 1 - 64
