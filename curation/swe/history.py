@@ -24,6 +24,10 @@ from curation.swe.patches import split_file_diffs, split_tests
 from curation.swe.render import SECTIONS, MarkerIds
 
 
+# A symlink's "content" is a path and a submodule's a commit id: neither has a pre-change file.
+_SPECIAL_MODES = {"120000", "160000"}
+
+
 def task_id(repo: str, commit: str) -> str:
     """The stable id of the task made from one commit (or one dataset row)."""
     return f"{repo}@{commit}:swe"
@@ -81,6 +85,9 @@ def log_rule(commit: Commit, first_parent: bool) -> tuple[str, str] | None:
         return "empty_change", "no file differs from the parent"
     if (detail := rules.generated_only_detail(paths)):
         return "generated_only", detail
+    special = [c.path for c in commit.changes if {c.old_mode, c.new_mode} & _SPECIAL_MODES]
+    if special:
+        return "special_file_change", f"symlink or submodule: {', '.join(special[:5])}"
     return None
 
 

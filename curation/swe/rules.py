@@ -4,7 +4,7 @@ The history walker applies them in this order (the first that fires is the recor
 cheapest first, so that most commits are decided from the log alone:
 
   from the log          root_commit, merge_without_body / merge_commit, bot_author, revert,
-                        empty_message, empty_change, generated_only
+                        empty_message, empty_change, generated_only, special_file_change
   from the diff         diff_too_large, undecodable_change, binary_change, version_bump,
                         no_code_change
   from the contents     formatting_only
