@@ -20,6 +20,7 @@ from curation.io import REMOVED_SCHEMA, ParquetSink
 
 STEP = "swe"
 UNIT = "swe_task"
+KINDS = ("git_history", "swe_dataset")  # the input kinds this step reads (and IngestReader must not)
 # docs/ columns a task adds to DOC_SCHEMA (name -> arrow type name, as steps declare them)
 COLUMNS = {"base_commit": "string", "commit": "string", "statement": "string", "patch": "string",
            "test_patch": "string", "files": "list<string>", "context": "list<string>", "issues": "list<string>",
@@ -74,6 +75,16 @@ class SweReader(PipelineStep):
         self.removed_folder = removed_folder
         self.limit = limit
         self.timings = None
+
+    @classmethod
+    def from_config(cls, ctx) -> "SweReader | None":
+        """The step for a pipeline's git_history / swe_dataset inputs; None when it has none."""
+        inputs = {name: inp.model_dump() for name, inp in ctx.cfg.inputs.items() if inp.kind in KINDS}
+        if not inputs:
+            return None
+        tokenizer_path = getattr(ctx, "tokenizer_path", None) or ctx.cfg.tokenizer.name_or_path
+        return cls(inputs, tokenizer_path=tokenizer_path, seq_len=ctx.cfg.pack.seq_len,
+                   removed_folder=str(ctx.layout.removed), limit=ctx.cfg.limit)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from curation.swe.config import GitHistoryInput, SweDatasetInput
