@@ -48,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from curation.swe.config import GitHistoryInput
     from curation.swe.history import HistoryMiner, Task
-    from curation.swe.render import SweMarkerPieces, TaskFields, resolve_markers, task_token_ids
+    from curation.swe.render import (
+        SweMarkerPieces,
+        TaskFields,
+        resolve_markers,
+        task_token_ids,
+    )
     from curation.tokenize.tokenizer import load_tokenizer
 
     bundle = Path(args.bundle) if args.bundle else largest_bundle()

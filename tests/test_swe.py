@@ -113,7 +113,13 @@ def test_skip_reasons_of_real_commits(name, mined):
 def test_patches_apply_and_pre_images_are_exact(name, clones, mined, tokenizer, tmp_path):
     from curation.swe.history import Task
     from curation.swe.patches import split_file_diffs
-    from curation.swe.render import SweMarkerPieces, TaskFields, render_text, resolve_markers, task_token_ids
+    from curation.swe.render import (
+        SweMarkerPieces,
+        TaskFields,
+        render_text,
+        resolve_markers,
+        task_token_ids,
+    )
 
     repo = clones / name
     pieces = SweMarkerPieces()
@@ -150,7 +156,12 @@ def test_patches_apply_and_pre_images_are_exact(name, clones, mined, tokenizer, 
 def test_markers_are_single_ids_never_text(tokenizer, mined):
     """A statement holding the literal marker pieces stays text; markers come only by id."""
     from curation.swe.history import Task
-    from curation.swe.render import SweMarkerPieces, TaskFields, resolve_markers, task_token_ids
+    from curation.swe.render import (
+        SweMarkerPieces,
+        TaskFields,
+        resolve_markers,
+        task_token_ids,
+    )
 
     pieces = SweMarkerPieces()
     markers = resolve_markers(tokenizer, pieces)
@@ -248,7 +259,13 @@ def test_docs_round_trip_and_tokenize_step(clones, telechat3, tokenizer, tmp_pat
     markers by id between separately encoded sections, and every task fits its context."""
     from curation.steps import DocSink, DocSource
     from curation.swe.reader import COLUMNS, SweReader
-    from curation.swe.render import SweMarkerPieces, TaskFields, resolve_markers, rewrite_task, task_token_ids
+    from curation.swe.render import (
+        SweMarkerPieces,
+        TaskFields,
+        resolve_markers,
+        rewrite_task,
+        task_token_ids,
+    )
     from curation.tokenize.step import TokenizeStep
 
     reader = SweReader({"swe_tasks": {"kind": "git_history", "paths": [str(clones / "sirupsen+logrus")],
@@ -315,3 +332,31 @@ def test_config_errors_name_the_key(tokenizer):
     with pytest.raises(ConfigError, match="inputs.swe.markers.statement"):
         resolve_markers(tokenizer, SweMarkerPieces(statement="<reserve1>"), "inputs.swe.markers")
     assert GitHistoryInput(kind="git_history", paths=["x"], context=32768).max_tokens(8192) == 32768 - 1 - 64
+
+
+def test_repository_near_dedup_leaves_tasks_alone(clones, telechat3, tmp_path):
+    """Repository-level near-dedup signs a repository's files as one unit; an SWE task (which has
+    `repo` and `rev` too) is not a file of that unit and must not become a unit of its own."""
+    import numpy as np
+    from datatrove.data import Document
+
+    from curation.dedup.near import MinhashSigner
+    from curation.swe.reader import SweReader
+
+    repo = clones / "pallets+itsdangerous"
+    files = [Document(text=(repo / p).read_text(), id=f"its@HEAD:{p}",
+                      metadata={"kind": "code", "unit": "file", "repo": "its", "rev": "HEAD", "source": "repos"})
+             for p in ("src/itsdangerous/signer.py", "src/itsdangerous/serializer.py")]
+    reader = SweReader({"swe_tasks": {"kind": "git_history", "paths": [str(repo)], "max_commits": 40}},
+                       tokenizer_path=str(telechat3), seq_len=32768, removed_folder=str(tmp_path / "removed"))
+    tasks = list(reader.run(None))
+    assert len(tasks) >= 3
+    signer = MinhashSigner(str(tmp_path / "sig"), n_grams=5, num_perm=64, bands=8, rows=8, seed=1,
+                           normalize_identifiers=False, repo_folder=str(tmp_path / "repo_sig"))
+    out = list(signer.run(iter(files + tasks), rank=0))
+    assert len(out) == len(files) + len(tasks)
+    units = pq.read_table(tmp_path / "repo_sig" / "00000.parquet").column("id").to_pylist()
+    assert units == ["its@HEAD"]
+    signed = pq.read_table(tmp_path / "sig" / "00000.parquet").column("id").to_pylist()
+    assert set(signed) == {d.id for d in files + tasks}  # file-level near-dedup still sees the tasks
+    assert np.all([t.metadata["unit"] == "swe_task" for t in tasks])

@@ -66,6 +66,12 @@ def repo_key(meta: dict) -> str:
     return f"{meta.get('repo')}@{meta.get('rev')}"
 
 
+def in_repository_unit(meta: dict) -> bool:
+    """A code file of a repository: what repository-level near-dedup signs and removes. Other code
+    documents (an SWE task carries `repo` and `rev` = its base commit) are units of their own."""
+    return meta.get("kind") == "code" and meta.get("unit", "file") == "file"
+
+
 class MinhashSigner(PipelineStep):
     """Signature and band keys of every code document of this task, and, when `repo_folder` is
     given, of every repository as a whole (DeepSeek-Coder's repository-level dedup): the raw bins
@@ -121,7 +127,7 @@ class MinhashSigner(PipelineStep):
                         else:
                             files.write(self._row(doc.id, rank, files.rows, doc.metadata.get("license_class"), sig), rank)
                             self.stat_update("signed")
-                    if repos is not None:
+                    if repos is not None and in_repository_unit(doc.metadata):
                         key = repo_key(doc.metadata)
                         if key != current[0]:  # files of one repository arrive together
                             flush_repo()
@@ -355,7 +361,9 @@ class NearDedupFilter(PipelineStep):
         with sink:
             for doc in data:
                 key = doc.id if self.level == "file" else repo_key(doc.metadata)
-                hit = removed.get(key) if doc.metadata.get("kind") == "code" else None
+                signed = (doc.metadata.get("kind") == "code" if self.level == "file"
+                          else in_repository_unit(doc.metadata))
+                hit = removed.get(key) if signed else None
                 if hit is None:
                     yield doc
                     continue

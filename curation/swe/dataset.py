@@ -16,7 +16,13 @@ from pathlib import Path
 
 from curation.ingest.reader import _iter_records
 from curation.swe.config import SweDatasetInput
-from curation.swe.context import BlobCache, ContextRefusal, Timings, select_context, tree_license
+from curation.swe.context import (
+    BlobCache,
+    ContextRefusal,
+    Timings,
+    select_context,
+    tree_license,
+)
 from curation.swe.git import GitError, ObjectReader
 from curation.swe.history import Skip, Task, main_language, task_id
 from curation.swe.patches import pre_images, split_file_diffs

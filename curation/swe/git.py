@@ -70,7 +70,7 @@ class TreeEntry:
 
 def git(repo: str | Path, *args: str, input: bytes | None = None) -> bytes:
     cmd = ["git", "-C", str(repo), *args]
-    proc = subprocess.run(cmd, input=input, capture_output=True)
+    proc = subprocess.run(cmd, input=input, capture_output=True, check=False)  # the error names the repo
     if proc.returncode != 0:
         raise GitError(f"{repo}: `git {' '.join(args)}` failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
     return proc.stdout

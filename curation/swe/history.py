@@ -18,11 +18,17 @@ from pathlib import Path
 from curation.ingest.languages import detect_language, language_kind
 from curation.swe import rules
 from curation.swe.config import GitHistoryInput
-from curation.swe.context import BlobCache, Context, ContextRefusal, Timings, select_context, tree_license
+from curation.swe.context import (
+    BlobCache,
+    Context,
+    ContextRefusal,
+    Timings,
+    select_context,
+    tree_license,
+)
 from curation.swe.git import NULL_OID, Commit, ObjectReader, read_log, read_patches
 from curation.swe.patches import split_file_diffs, split_tests
 from curation.swe.render import SECTIONS, MarkerIds
-
 
 # A symlink's "content" is a path and a submodule's a commit id: neither has a pre-change file.
 _SPECIAL_MODES = {"120000", "160000"}
@@ -144,7 +150,8 @@ class HistoryMiner:
         if len(commit.changes) > limits.max_files:
             return self._skip(commit, "diff_too_large", f"{len(commit.changes)} files > max_files={limits.max_files}")
         if len(raw_patch) > limits.max_diff_bytes:
-            return self._skip(commit, "diff_too_large", f"{len(raw_patch)} bytes > max_diff_bytes={limits.max_diff_bytes}")
+            return self._skip(commit, "diff_too_large",
+                              f"{len(raw_patch)} bytes > max_diff_bytes={limits.max_diff_bytes}")
         try:
             diff = raw_patch.decode("utf-8")
         except UnicodeDecodeError as err:

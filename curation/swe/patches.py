@@ -65,7 +65,7 @@ def _file_diff(lines: list[str]) -> FileDiff:
             old_path = None
         elif line.startswith("deleted file mode"):
             new_path = None
-        elif line.startswith("Binary files ") or line.startswith("GIT binary patch"):
+        elif line.startswith(("Binary files ", "GIT binary patch")):
             binary = True
     return FileDiff(old_path, new_path, "".join(lines), binary)
 
@@ -74,7 +74,7 @@ def _strip_prefix(raw: str, prefix: str) -> str:
     raw = raw.rstrip("\n").split("\t")[0]
     if raw.startswith('"') and raw.endswith('"'):
         raw = raw[1:-1]
-    return raw[len(prefix):] if raw.startswith(prefix) else raw
+    return raw.removeprefix(prefix)
 
 
 def split_tests(patch: str) -> tuple[str, str]:

@@ -77,7 +77,7 @@ class SweReader(PipelineStep):
         self.timings = None
 
     @classmethod
-    def from_config(cls, ctx) -> "SweReader | None":
+    def from_config(cls, ctx) -> SweReader | None:
         """The step for a pipeline's git_history / swe_dataset inputs; None when it has none."""
         inputs = {name: inp.model_dump() for name, inp in ctx.cfg.inputs.items() if inp.kind in KINDS}
         if not inputs:
@@ -89,7 +89,7 @@ class SweReader(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from curation.swe.config import GitHistoryInput, SweDatasetInput
         from curation.swe.context import Timings
-        from curation.swe.render import SweMarkerPieces, resolve_markers
+        from curation.swe.render import resolve_markers
         from curation.tokenize.tokenizer import load_tokenizer
 
         if data:

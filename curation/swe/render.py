@@ -63,7 +63,7 @@ class MarkerIds:
     test_patch: int
 
 
-def resolve_markers(tokenizer: "Tokenizer", pieces: SweMarkerPieces, key: str = "swe.markers") -> MarkerIds:
+def resolve_markers(tokenizer: Tokenizer, pieces: SweMarkerPieces, key: str = "swe.markers") -> MarkerIds:
     """Single ids of the marker pieces; a piece raw text can produce is refused, naming the key."""
     from curation.tokenize.tokenizer import TokenizerError
 
@@ -88,7 +88,7 @@ class TaskFields:
     test_patch: str
 
     @classmethod
-    def from_metadata(cls, meta: Mapping[str, Any]) -> "TaskFields":
+    def from_metadata(cls, meta: Mapping[str, Any]) -> TaskFields:
         return cls(meta["repo"], meta["statement"], list(meta["files"]), list(meta["context"]), meta["patch"],
                    meta["test_patch"] or "")
 
@@ -108,7 +108,7 @@ def render_text(task: TaskFields, pieces: SweMarkerPieces) -> str:
     return "".join((getattr(pieces, m) if m else "") + text for m, text in segments(task))
 
 
-def task_token_ids(task: TaskFields, tokenizer: "Tokenizer", markers: MarkerIds, *, threads: int = 1) -> list[int]:
+def task_token_ids(task: TaskFields, tokenizer: Tokenizer, markers: MarkerIds, *, threads: int = 1) -> list[int]:
     """The document's ids: each marker by id, each text encoded on its own."""
     parts = segments(task)
     encoded = tokenizer.encode_batch([text for _, text in parts], num_threads=threads)
@@ -120,7 +120,7 @@ def task_token_ids(task: TaskFields, tokenizer: "Tokenizer", markers: MarkerIds,
     return ids
 
 
-def task_token_ids_checked(meta: Mapping[str, Any], text: str, tokenizer: "Tokenizer", markers: MarkerIds,
+def task_token_ids_checked(meta: Mapping[str, Any], text: str, tokenizer: Tokenizer, markers: MarkerIds,
                            pieces: SweMarkerPieces, *, doc_id: str = "") -> list[int]:
     """What the tokenize step calls for a `unit == "swe_task"` document."""
     task = TaskFields.from_metadata(meta)

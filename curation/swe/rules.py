@@ -19,23 +19,28 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from curation.ingest.languages import detect_language, generated_reason, language_kind, vendored_reason
+from curation.ingest.languages import (
+    detect_language,
+    generated_reason,
+    language_kind,
+    vendored_reason,
+)
 
 # GitHub apps sign as "name[bot]"; the rest are the dependency and CI bots that push or open PRs.
 _BOT_AUTHOR = re.compile(
     r"\[bot\]|^(?:dependabot|renovate|greenkeeper|snyk-bot|github-actions|pre-commit-ci|imgbot|allcontributors"
-    r"|mergify|codecov|pyup-bot|deepsource-autofix)\b|^[\w.-]*bot@", re.I)
+    r"|mergify|codecov|pyup-bot|deepsource-autofix)\b|^[\w.-]*bot@", re.IGNORECASE)
 _BOT_BRANCH = re.compile(r"^Merge pull request #\d+ from [^/\s]+/(?:dependabot|renovate|greenkeeper|snyk|"
-                         r"pre-commit-ci|imgbot|all-contributors)[-/]", re.I)
+                         r"pre-commit-ci|imgbot|all-contributors)[-/]", re.IGNORECASE)
 _MERGE_SUBJECT = re.compile(r"^Merge (?:pull request #\d+ from \S+|branch '[^']*'(?: of \S+)?(?: into \S+)?"
                             r"|remote-tracking branch '[^']*'|tag '[^']*'|[0-9a-f]{7,40})\s*$")
 _REVERT_SUBJECT = re.compile(r"^Revert \"")
-_REVERT_BODY = re.compile(r"^This reverts commit [0-9a-f]{7,40}", re.M)
+_REVERT_BODY = re.compile(r"^This reverts commit [0-9a-f]{7,40}", re.MULTILINE)
 # "#123", "GH-123", "owner/repo#123"; the number is what is kept
 _ISSUE_REF = re.compile(r"(?:(?<![\w&])#|\bGH-)(\d{1,7})\b")
 
 _VERSION = re.compile(r"\bv?\d+\.\d+(?:\.\d+)*(?:[-.+][0-9A-Za-z.]+)?\b")
-_VERSION_WORD = re.compile(r"version|release|docs\.rs/|@v?\d|^\s*\"?[\w.-]+\"?\s*[:=]\s*\"?[~^>=<]*v?\d", re.I)
+_VERSION_WORD = re.compile(r"version|release|docs\.rs/|@v?\d|^\s*\"?[\w.-]+\"?\s*[:=]\s*\"?[~^>=<]*v?\d", re.IGNORECASE)
 _MANIFESTS = frozenset({
     "package.json", "Cargo.toml", "go.mod", "setup.py", "setup.cfg", "pyproject.toml", "pom.xml",
     "build.gradle", "build.gradle.kts", "composer.json", "mix.exs", "pubspec.yaml", "version.txt", "VERSION",

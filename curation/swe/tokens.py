@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 MAX_LINES = 2_000_000
 
 
-def newline_is_atomic(tokenizer: "Tokenizer") -> bool:
+def newline_is_atomic(tokenizer: Tokenizer) -> bool:
     """True when the tokenizer is SentencePiece with "\\n" as a user-defined piece."""
     sp = getattr(tokenizer, "_sp", None)  # the Tokenizer keeps its SentencePiece processor here
     if sp is None:
@@ -39,7 +39,7 @@ def newline_is_atomic(tokenizer: "Tokenizer") -> bool:
 
 
 class TokenCounter:
-    def __init__(self, tokenizer: "Tokenizer"):
+    def __init__(self, tokenizer: Tokenizer):
         self.tokenizer = tokenizer
         self.by_line = newline_is_atomic(tokenizer)
         self._first: dict[str, int] = {}   # line_0 -> len(encode(line_0))
