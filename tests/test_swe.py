@@ -360,3 +360,25 @@ def test_repository_near_dedup_leaves_tasks_alone(clones, telechat3, tmp_path):
     signed = pq.read_table(tmp_path / "sig" / "00000.parquet").column("id").to_pylist()
     assert set(signed) == {d.id for d in files + tasks}  # file-level near-dedup still sees the tasks
     assert np.all([t.metadata["unit"] == "swe_task" for t in tasks])
+
+
+def test_near_dedup_compares_tasks_on_their_change(clones, telechat3, tmp_path):
+    """Tasks of one repository share their context: on `text`, neighbouring tasks are near-duplicates
+    (Jaccard >= 0.7); on the change (statement + diff), which is what near-dedup signs, they are not."""
+    from curation.dedup.minhash import shingle_hashes
+    from curation.swe.reader import SweReader
+    from curation.swe.render import change_text
+
+    reader = SweReader({"swe_tasks": {"kind": "git_history", "paths": [str(clones / "dtolnay+anyhow")],
+                                      "max_commits": 120}},
+                       tokenizer_path=str(telechat3), seq_len=32768, removed_folder=str(tmp_path / "removed"))
+    tasks = list(reader.run(None))
+
+    def jaccard(a: str, b: str) -> float:
+        x, y = set(shingle_hashes(a, 5, False).tolist()), set(shingle_hashes(b, 5, False).tolist())
+        return len(x & y) / max(len(x | y), 1)
+
+    pairs = list(zip(tasks, tasks[1:]))
+    on_text = sum(jaccard(a.text, b.text) >= 0.7 for a, b in pairs)
+    on_change = sum(jaccard(change_text(a.metadata), change_text(b.metadata)) >= 0.7 for a, b in pairs)
+    assert on_text >= len(pairs) // 2 and on_change <= len(pairs) // 20, (on_text, on_change, len(pairs))

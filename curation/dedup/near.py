@@ -23,6 +23,7 @@ from datatrove.pipeline.base import PipelineStep
 from curation.documents import RemovedDocRow
 from curation.io import REMOVED_SCHEMA, ParquetSink, task_file, write_table_atomic
 from curation.steps import expect_task_files
+from curation.swe.render import SWE_UNIT, change_text
 
 STEP = "near_dup"
 
@@ -117,8 +118,9 @@ class MinhashSigner(PipelineStep):
                     stack.enter_context(sink)
             for doc in data:
                 if doc.metadata.get("kind") == "code":
+                    text = change_text(doc.metadata) if doc.metadata.get("unit") == SWE_UNIT else doc.text
                     with self.track_time():
-                        raw = raw_signature(shingle_hashes(doc.text, self.n_grams, self.normalize_identifiers),
+                        raw = raw_signature(shingle_hashes(text, self.n_grams, self.normalize_identifiers),
                                             self.num_perm, self.seed)
                     if files is not None:
                         sig = densified(*raw, self.seed)

@@ -17,9 +17,9 @@ from datatrove.pipeline.base import PipelineStep
 
 from curation.documents import removed_row
 from curation.io import REMOVED_SCHEMA, ParquetSink
+from curation.swe.render import SWE_UNIT
 
 STEP = "swe"
-UNIT = "swe_task"
 KINDS = ("git_history", "swe_dataset")  # the input kinds this step reads (and IngestReader must not)
 # docs/ columns a task adds to DOC_SCHEMA (name -> arrow type name, as steps declare them)
 COLUMNS = {"base_commit": "string", "commit": "string", "statement": "string", "patch": "string",
@@ -159,7 +159,7 @@ def task_document(task, source: str, pieces, rank: int) -> Document:
                        pieces)
     meta: dict[str, Any] = {
         "source": source, "kind": "code", "repo": task.repo, "rev": task.base_commit, "path": None,
-        "lang": task.lang, "lang_kind": language_kind(task.lang), "unit": UNIT, "task": rank,
+        "lang": task.lang, "lang_kind": language_kind(task.lang), "unit": SWE_UNIT, "task": rank,
         "size_bytes": len(text.encode("utf-8", "surrogatepass")),
         "license": task.extra.get("license"), "license_class": task.extra.get("license_class"),
         "base_commit": task.base_commit, "commit": task.commit, "statement": task.statement, "patch": task.patch,

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from curation.tokenize.tokenizer import Tokenizer
 
 SECTIONS = ("repo", "statement", "file", "patch", "test_patch")
+SWE_UNIT = "swe_task"  # the docs/ `unit` of a task document
 
 
 class SweMarkerPieces(StrictModel):
@@ -142,5 +143,8 @@ def rewrite_task(meta: dict[str, Any], rewrite: Callable[[str], str], pieces: Sw
     return render_text(TaskFields.from_metadata(meta), pieces)
 
 
-def fixed_token_count(marker_count: int, *pieces: Sequence[int]) -> int:
-    return marker_count + sum(len(p) for p in pieces)
+def change_text(meta: Mapping[str, Any]) -> str:
+    """What makes a task itself: its statement and its change. Near-dedup compares tasks on this,
+    not on `text`: tasks of one repository share most of their context (the same files at nearby
+    revisions), so their texts are near-duplicates while their changes are not."""
+    return f"{meta['statement']}\n{meta['patch']}{meta.get('test_patch') or ''}"

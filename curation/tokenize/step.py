@@ -9,10 +9,11 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
 from curation.io import TOKENS_SCHEMA, ParquetSink
+from curation.swe.render import SWE_UNIT
 
 
 def is_swe_task(doc) -> bool:
-    return doc.metadata.get("unit") == "swe_task"
+    return doc.metadata.get("unit") == SWE_UNIT
 
 
 class TokenizeStep(PipelineStep):
