@@ -23,6 +23,8 @@ from pydantic import Field
 from curation.schema import StrictModel
 from curation.swe.render import SweMarkerPieces
 
+KINDS = ("git_history", "swe_dataset")  # the input kinds SweReader reads (and IngestReader must not)
+
 
 class TaskLimits(StrictModel):
     """What a task may hold: a change a model can read in one context, with its files."""

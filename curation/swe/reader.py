@@ -17,14 +17,12 @@ from datatrove.pipeline.base import PipelineStep
 
 from curation.documents import removed_row
 from curation.io import REMOVED_SCHEMA, ParquetSink
-from curation.swe.render import SWE_UNIT
+from curation.swe.config import KINDS
+from curation.swe.render import DOC_COLUMNS as COLUMNS, SWE_UNIT
+
+__all__ = ["COLUMNS", "KINDS", "SweReader", "history_repositories", "task_document"]
 
 STEP = "swe"
-KINDS = ("git_history", "swe_dataset")  # the input kinds this step reads (and IngestReader must not)
-# docs/ columns a task adds to DOC_SCHEMA (name -> arrow type name, as steps declare them)
-COLUMNS = {"base_commit": "string", "commit": "string", "statement": "string", "patch": "string",
-           "test_patch": "string", "files": "list<string>", "context": "list<string>", "issues": "list<string>",
-           "context_source": "string", "swe_tokens": "int64"}
 
 
 def history_repositories(paths: list[str]) -> list[tuple[str, Path]]:

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
 SECTIONS = ("repo", "statement", "file", "patch", "test_patch")
 SWE_UNIT = "swe_task"  # the docs/ `unit` of a task document
+# docs/ columns a task adds to DOC_SCHEMA (name -> arrow type name, as steps declare them)
+DOC_COLUMNS = {"base_commit": "string", "commit": "string", "statement": "string", "patch": "string",
+               "test_patch": "string", "files": "list<string>", "context": "list<string>", "issues": "list<string>",
+               "context_source": "string", "swe_tokens": "int64"}
 
 
 class SweMarkerPieces(StrictModel):
