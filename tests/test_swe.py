@@ -326,11 +326,12 @@ def test_config_errors_name_the_key(tokenizer):
 
     with pytest.raises(ValidationError, match="revision"):
         GitHistoryInput.model_validate({"kind": "git_history", "paths": ["x"], "revision": "HEAD"})
+    with pytest.raises(ValidationError, match="markers"):
+        SweDatasetInput.model_validate({"kind": "swe_dataset", "paths": ["x"], "markers": {}})
     with pytest.raises(ValidationError, match="different pieces"):
-        SweDatasetInput.model_validate({"kind": "swe_dataset", "paths": ["x"],
-                                        "markers": {"patch": "<_control2>"}})
-    with pytest.raises(ConfigError, match="inputs.swe.markers.statement"):
-        resolve_markers(tokenizer, SweMarkerPieces(statement="<reserve1>"), "inputs.swe.markers")
+        SweMarkerPieces(patch="<_control2>")
+    with pytest.raises(ConfigError, match="swe.markers.statement"):
+        resolve_markers(tokenizer, SweMarkerPieces(statement="<reserve1>"), "swe.markers")
     assert GitHistoryInput(kind="git_history", paths=["x"], context=32768).max_tokens(8192) == 32768 - 1 - 64
 
 

@@ -21,7 +21,6 @@ from typing import Literal
 from pydantic import Field
 
 from curation.schema import StrictModel
-from curation.swe.render import SweMarkerPieces
 
 KINDS = ("git_history", "swe_dataset")  # the input kinds SweReader reads (and IngestReader must not)
 
@@ -38,7 +37,6 @@ class TaskLimits(StrictModel):
     rewrite_margin: int = Field(
         64, ge=0, description="ids kept free for later rewrites (redaction placeholders may be longer than what "
                               "they replace), so a task still fits its context when it is tokenized")
-    markers: SweMarkerPieces = Field(default_factory=SweMarkerPieces)
 
     def max_tokens(self, seq_len: int) -> int:
         """Ids a task may take when read: the context minus the EOS the packer appends and the margin."""

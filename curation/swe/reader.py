@@ -18,7 +18,8 @@ from datatrove.pipeline.base import PipelineStep
 from curation.documents import removed_row
 from curation.io import REMOVED_SCHEMA, ParquetSink
 from curation.swe.config import KINDS
-from curation.swe.render import DOC_COLUMNS as COLUMNS, SWE_UNIT
+from curation.swe.render import DOC_COLUMNS as COLUMNS
+from curation.swe.render import SWE_UNIT
 
 __all__ = ["COLUMNS", "KINDS", "SweReader", "history_repositories", "task_document"]
 
@@ -60,11 +61,15 @@ class SweReader(PipelineStep):
     type = "📖 - READER"
 
     def __init__(self, inputs: dict[str, dict], *, tokenizer_path: str, seq_len: int, removed_folder: str,
-                 limit: int | None = None):
+                 limit: int | None = None, markers: dict | None = None):
         """inputs: source name -> GitHistoryInput / SweDatasetInput fields (plain dicts, so the step
-        pickles without the config classes; checked here, up front)."""
+        pickles without the config classes; checked here, up front). markers: SweMarkerPieces
+        fields, one setting for the pipeline: the tokenize step must be given the same."""
         super().__init__()
         from curation.swe.config import GitHistoryInput, SweDatasetInput
+        from curation.swe.render import SweMarkerPieces
+
+        self.markers = SweMarkerPieces.model_validate(markers or {}).model_dump()
 
         models = {"git_history": GitHistoryInput, "swe_dataset": SweDatasetInput}
         self.inputs = {name: models[cfg["kind"]].model_validate(cfg).model_dump() for name, cfg in inputs.items()}
@@ -87,7 +92,7 @@ class SweReader(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from curation.swe.config import GitHistoryInput, SweDatasetInput
         from curation.swe.context import Timings
-        from curation.swe.render import resolve_markers
+        from curation.swe.render import SweMarkerPieces, resolve_markers
         from curation.tokenize.tokenizer import load_tokenizer
 
         if data:
@@ -100,8 +105,8 @@ class SweReader(PipelineStep):
             for source in sorted(self.inputs):
                 raw = self.inputs[source]
                 cfg = (GitHistoryInput if raw["kind"] == "git_history" else SweDatasetInput).model_validate(raw)
-                pieces = cfg.markers
-                markers = resolve_markers(tokenizer, pieces, f"inputs.{source}.markers")
+                pieces = SweMarkerPieces.model_validate(self.markers)
+                markers = resolve_markers(tokenizer, pieces, "swe.markers")
                 max_tokens = cfg.max_tokens(self.seq_len)
                 outcomes = self._history(cfg, tokenizer, markers, max_tokens, rank, world_size) \
                     if cfg.kind == "git_history" else self._dataset(cfg, tokenizer, max_tokens, rank, world_size)
