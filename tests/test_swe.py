@@ -229,9 +229,15 @@ def test_swe_dataset_rows(clones, telechat3, tmp_path, mined):
     [bad] = pq.read_table(tmp_path / "a" / "swe" / "00000.parquet").to_pylist()
     assert bad["reason"] == "malformed_row" and "base_commit" in bad["detail"]
 
-    without = SweReader({"bench": {"kind": "swe_dataset", "paths": [str(data)]}},
+    # the same rows as Parquet (SWE-bench on the hub), without a clone
+    import pyarrow as pa
+
+    pq.write_table(pa.Table.from_pylist(rows[:-1]), tmp_path / "rows.parquet")
+    without = SweReader({"bench": {"kind": "swe_dataset", "paths": [str(tmp_path / "rows.parquet")]}},
                         removed_folder=str(tmp_path / "b"), **common)
-    for doc, task in zip(without.run(None), tasks):
+    partial_docs = list(without.run(None))
+    assert [d.id for d in partial_docs] == [d.id for d in docs]
+    for doc, task in zip(partial_docs, tasks):
         meta = doc.metadata
         assert meta["context_source"] == "patch_hunks"
         full = dict(zip(task.files, task.context))
