@@ -18,11 +18,13 @@ import os
 import socket
 import subprocess
 import time
+from dataclasses import asdict
 from pathlib import Path
 
+from curation.io import write_json_atomic
+from curation.progress import read_progress
+
 RECORD = "job.json"
-# The stages in pipeline order (curation.pipeline.compile_runs); others are listed after them.
-STAGE_ORDER = ["ingest", "dedup", "near_buckets", "near_cluster", "tokenize", "pack"]
 
 
 # --- the record a stage run leaves -----------------------------------------------------------
@@ -57,10 +59,7 @@ class JobRecord:
         self.update(finished=time.time(), problems={str(r): p for r, p in sorted(problems.items())})
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2))
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, self.data, indent=2)
 
 
 def read_record(logging_dir) -> dict | None:
@@ -129,9 +128,17 @@ def _driver_alive(record: dict) -> bool:
     return True
 
 
+def run_stages(out: Path) -> list[str]:
+    """The stages of a run in recipe order, as the driver recorded them in OUT/run.json."""
+    try:
+        return list(json.loads((out / "run.json").read_text()).get("stages") or [])
+    except (OSError, ValueError):
+        return []
+
+
 def _stage_folders(logs: Path) -> list[Path]:
     folders = [p for p in logs.iterdir() if p.is_dir() and ((p / RECORD).exists() or (p / "completions").is_dir())]
-    order = {name: i for i, name in enumerate(STAGE_ORDER)}
+    order = {name: i for i, name in enumerate(run_stages(logs.parent))}
     return sorted(folders, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 
@@ -147,6 +154,7 @@ def _task_count(folder: Path, record: dict) -> int:
 def stage_status(folder: Path) -> dict:
     record = read_record(folder) or {}
     tasks = _task_count(folder, record)
+    progress = read_progress(folder, tasks) if tasks else None
     completions = folder / "completions"
     done = {int(p.name) for p in completions.iterdir() if p.name.isdigit()} if completions.is_dir() else set()
     kind, job_id = record.get("kind", "?"), record.get("job_id")
@@ -175,7 +183,9 @@ def stage_status(folder: Path) -> dict:
         counts[task["state"]] = counts.get(task["state"], 0) + 1
     state = next((s for s in ("failed", "running", "pending", "unknown", "not run") if counts.get(s)), "done")
     return {"name": folder.name, "kind": kind, "job_id": job_id, "tasks": tasks, "state": state, "counts": counts,
-            "folder": str(folder), "task_states": details}
+            "folder": str(folder), "task_states": details,
+            "progress": None if progress is None else {**asdict(progress), "mb_per_s": round(progress.mb_per_s, 3),
+                                                       "eta_s": progress.eta, "line": progress.line(folder.name)}}
 
 
 def _open_task_state(rank, kind, job_id, ranks, problems, queue, queue_error, driver_alive, log, folder):
@@ -224,6 +234,8 @@ def format_status(data: dict) -> str:
         runner = stage["kind"] + (f" job {stage['job_id']}" if stage.get("job_id") else "")
         counts = ", ".join(f"{n} {s}" for s, n in sorted(stage["counts"].items()))
         lines.append(f"{stage['name']:<13} {stage['state']:<8} {stage['tasks']:>4} tasks: {counts:<28} ({runner})")
+        if stage.get("progress") and stage["state"] != "done":
+            lines.append(f"  {stage['progress']['line']}")
         for task in stage["task_states"]:
             if task["state"] == "done":
                 continue

@@ -281,7 +281,7 @@ def test_docs_round_trip_and_tokenize_step(clones, telechat3, tokenizer, tmp_pat
     assert written
     docs = list(DocSource(str(tmp_path / "docs")).run(None, rank=0))
     assert [d.id for d in docs] == [d.id for d in written]
-    step = TokenizeStep(str(telechat3), str(tmp_path / "tokens"), ["swe_tasks"])
+    step = TokenizeStep(tokenizer_path=str(telechat3), tokens_folder=tmp_path / "tokens", sources=["swe_tasks"])
     list(step.run(iter(docs), rank=0))
     rows = pq.read_table(tmp_path / "tokens" / "swe_tasks" / "00000.parquet").to_pylist()
     markers = resolve_markers(tokenizer, SweMarkerPieces())
@@ -296,12 +296,14 @@ def test_docs_round_trip_and_tokenize_step(clones, telechat3, tokenizer, tmp_pat
     # a rewrite through rewrite_task keeps columns and text in step; a bare edit of text is refused
     doc = docs[0]
     doc.text = rewrite_task(doc.metadata, lambda t: t.replace("logrus", "L0GRUS"), SweMarkerPieces())
-    list(TokenizeStep(str(telechat3), str(tmp_path / "tokens2"), ["swe_tasks"]).run(iter([doc]), rank=0))
+    list(TokenizeStep(tokenizer_path=str(telechat3), tokens_folder=tmp_path / "tokens2", sources=["swe_tasks"])
+         .run(iter([doc]), rank=0))
     [row] = pq.read_table(tmp_path / "tokens2" / "swe_tasks" / "00000.parquet").to_pylist()
     assert "L0GRUS" in tokenizer.decode(row["input_ids"])
     doc.text += "edited"
     with pytest.raises(ValueError, match="no longer matches its columns"):
-        list(TokenizeStep(str(telechat3), str(tmp_path / "tokens3"), ["swe_tasks"]).run(iter([doc]), rank=0))
+        list(TokenizeStep(tokenizer_path=str(telechat3), tokens_folder=tmp_path / "tokens3", sources=["swe_tasks"])
+             .run(iter([doc]), rank=0))
 
 
 def test_line_token_counts_are_exact(clones, tokenizer):

@@ -19,12 +19,8 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from curation.ingest.languages import (
-    detect_language,
-    generated_reason,
-    is_probably_binary,
-    vendored_reason,
-)
+from curation.ingest.filetypes import generated_reason, is_probably_binary, vendored_reason
+from curation.ingest.languages import detect_language
 from curation.repo.imports import FileImports, extract_imports
 from curation.repo.order import dependency_order
 from curation.repo.parsing import SUPPORTED_LANGUAGES

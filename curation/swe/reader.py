@@ -17,6 +17,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curation.documents import removed_row
 from curation.io import REMOVED_SCHEMA, ParquetSink
+from curation.steps import Described
 from curation.swe.config import KINDS
 from curation.swe.render import DOC_COLUMNS as COLUMNS
 from curation.swe.render import SWE_UNIT
@@ -56,7 +57,7 @@ def _repo_name(path: Path) -> str:
     return name[:-4] if name.endswith(".git") and len(name) > 4 else name
 
 
-class SweReader(PipelineStep):
+class SweReader(Described, PipelineStep):
     name = "swe"
     type = "📖 - READER"
 
@@ -82,12 +83,18 @@ class SweReader(PipelineStep):
     @classmethod
     def from_config(cls, ctx) -> SweReader | None:
         """The step for a pipeline's git_history / swe_dataset inputs; None when it has none."""
-        inputs = {name: inp.model_dump() for name, inp in ctx.cfg.inputs.items() if inp.kind in KINDS}
+        cfg = ctx.config
+        inputs = {name: inp.model_dump() for name, inp in cfg.inputs.items() if inp.kind in KINDS}
         if not inputs:
             return None
-        tokenizer_path = getattr(ctx, "tokenizer_path", None) or ctx.cfg.tokenizer.name_or_path
-        return cls(inputs, tokenizer_path=tokenizer_path, seq_len=ctx.cfg.pack.seq_len,
-                   removed_folder=str(ctx.layout.removed), limit=ctx.cfg.limit)
+        return cls(inputs, tokenizer_path=ctx.tokenizer_path or cfg.tokenizer.name_or_path, seq_len=cfg.pack.seq_len,
+                   removed_folder=str(ctx.layout.removed), limit=cfg.limit)
+
+    def outputs(self) -> list[Path]:
+        return [Path(self.removed_folder) / STEP]
+
+    def doc_columns(self) -> dict[str, str]:
+        return dict(COLUMNS)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from curation.swe.config import GitHistoryInput, SweDatasetInput

@@ -19,12 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from curation.ingest.languages import (
-    detect_language,
-    generated_reason,
-    language_kind,
-    vendored_reason,
-)
+from curation.ingest.filetypes import generated_reason, vendored_reason
+from curation.ingest.languages import detect_language, language_kind
 
 # GitHub apps sign as "name[bot]"; the rest are the dependency and CI bots that push or open PRs.
 _BOT_AUTHOR = re.compile(
