@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", type=int, default=32768)
     args = parser.parse_args(argv)
 
-    from curation.swe.config import GitHistoryInput
+    from curation.config.swe import GitHistoryInput
     from curation.swe.history import HistoryMiner, Task
     from curation.swe.render import (
         SweMarkerPieces,

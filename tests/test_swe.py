@@ -74,7 +74,7 @@ def clones(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mined(clones, tokenizer):
-    from curation.swe.config import GitHistoryInput
+    from curation.config.swe import GitHistoryInput
     from curation.swe.history import HistoryMiner
     from curation.swe.render import SweMarkerPieces, resolve_markers
 
@@ -272,7 +272,7 @@ def test_docs_round_trip_and_tokenize_step(clones, telechat3, tokenizer, tmp_pat
         rewrite_task,
         task_token_ids,
     )
-    from curation.tokenize.step import TokenizeStep
+    from curation.encode.step import TokenizeStep
 
     reader = SweReader({"swe_tasks": {"kind": "git_history", "paths": [str(clones / "sirupsen+logrus")],
                                       "max_commits": 60}},
@@ -329,7 +329,7 @@ def test_config_errors_name_the_key(tokenizer):
     from pydantic import ValidationError
 
     from curation.schema import ConfigError
-    from curation.swe.config import GitHistoryInput, SweDatasetInput
+    from curation.config.swe import GitHistoryInput, SweDatasetInput
     from curation.swe.render import SweMarkerPieces, resolve_markers
 
     with pytest.raises(ValidationError, match="revision"):

@@ -19,8 +19,19 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from curation.ingest.filetypes import generated_reason, is_probably_binary, vendored_reason
+from curation.ingest.filetypes import (
+    generated_reason,
+    is_probably_binary,
+    vendored_reason,
+)
 from curation.ingest.languages import detect_language
+from curation.ingest.licenses import (
+    is_license_file,
+    license_class,
+    resolve_repo_license,
+    spdx_from_license_text,
+    spdx_from_manifest,
+)
 from curation.repo.imports import FileImports, extract_imports
 from curation.repo.order import dependency_order
 from curation.repo.parsing import SUPPORTED_LANGUAGES
@@ -107,13 +118,6 @@ class BlobCache:
 
 def tree_license(tree: list[TreeEntry], cache: BlobCache) -> tuple[str | None, str]:
     """(SPDX id, license class) from the root's license files and manifests, as ingest decides it."""
-    from curation.ingest.licenses import (
-        is_license_file,
-        license_class,
-        resolve_repo_license,
-        spdx_from_license_text,
-        spdx_from_manifest,
-    )
 
     key = tuple((e.path, e.oid) for e in tree if "/" not in e.path and e.mode in _BLOB_MODES)
     if key not in cache.licenses:

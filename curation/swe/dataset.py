@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from curation.config.swe import SweDatasetInput
 from curation.ingest.reader import _iter_records
-from curation.swe.config import SweDatasetInput
 from curation.swe.context import (
     BlobCache,
     ContextRefusal,

@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curation.config.swe import GitHistoryInput
 from curation.ingest.languages import detect_language, language_kind
 from curation.swe import rules
-from curation.swe.config import GitHistoryInput
 from curation.swe.context import (
     BlobCache,
     Context,

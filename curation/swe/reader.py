@@ -15,12 +15,24 @@ from typing import Any
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from curation.config.swe import KINDS, GitHistoryInput, SweDatasetInput
 from curation.documents import removed_row
+from curation.ingest.languages import language_kind
 from curation.io import REMOVED_SCHEMA, ParquetSink
 from curation.steps import Described
-from curation.swe.config import KINDS
+from curation.swe.context import Timings
+from curation.swe.dataset import DatasetTasks, iter_rows
+from curation.swe.git import is_git_repository
+from curation.swe.history import HistoryMiner, Skip
 from curation.swe.render import DOC_COLUMNS as COLUMNS
-from curation.swe.render import SWE_UNIT
+from curation.swe.render import (
+    SWE_UNIT,
+    SweMarkerPieces,
+    TaskFields,
+    render_text,
+    resolve_markers,
+)
+from curation.tokenize.tokenizer import load_tokenizer
 
 __all__ = ["COLUMNS", "KINDS", "SweReader", "history_repositories", "task_document"]
 
@@ -32,7 +44,6 @@ def history_repositories(paths: list[str]) -> list[tuple[str, Path]]:
 
     The name is the folder name, as the `repos` input names the same repositories.
     """
-    from curation.swe.git import is_git_repository
 
     found: list[tuple[str, Path]] = []
     for raw in paths:
@@ -67,8 +78,6 @@ class SweReader(Described, PipelineStep):
         pickles without the config classes; checked here, up front). markers: SweMarkerPieces
         fields, one setting for the pipeline: the tokenize step must be given the same."""
         super().__init__()
-        from curation.swe.config import GitHistoryInput, SweDatasetInput
-        from curation.swe.render import SweMarkerPieces
 
         self.markers = SweMarkerPieces.model_validate(markers or {}).model_dump()
 
@@ -97,11 +106,6 @@ class SweReader(Described, PipelineStep):
         return dict(COLUMNS)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from curation.swe.config import GitHistoryInput, SweDatasetInput
-        from curation.swe.context import Timings
-        from curation.swe.render import SweMarkerPieces, resolve_markers
-        from curation.tokenize.tokenizer import load_tokenizer
-
         if data:
             yield from data
         tokenizer = load_tokenizer(self.tokenizer_path)
@@ -127,17 +131,12 @@ class SweReader(Described, PipelineStep):
             self.stat_update(f"seconds_{what}", value=round(seconds, 3))
 
     def _history(self, cfg, tokenizer, markers, max_tokens: int, rank: int, world_size: int):
-        from curation.swe.history import HistoryMiner
-
         for name, path in history_repositories(cfg.paths):
             with HistoryMiner(path, name=name, config=cfg, tokenizer=tokenizer, markers=markers,
                               max_tokens=max_tokens, timings=self.timings) as miner:
                 yield from miner.mine(rank, world_size)
 
     def _dataset(self, cfg, tokenizer, max_tokens: int, rank: int, world_size: int):
-        from curation.swe.dataset import DatasetTasks, iter_rows
-        from curation.swe.history import Skip
-
         with DatasetTasks(cfg, tokenizer, max_tokens, self.timings) as tasks:
             for k, (key, row, error) in enumerate(iter_rows(cfg.paths)):
                 if k % world_size != rank:
@@ -148,8 +147,6 @@ class SweReader(Described, PipelineStep):
                     yield tasks.task(key, row)
 
     def _emit(self, outcome, source: str, pieces, sink: ParquetSink, rank: int):
-        from curation.swe.history import Skip
-
         if isinstance(outcome, Skip):
             self.stat_update("skipped")
             self.stat_update(f"skipped_{outcome.reason}")
@@ -162,9 +159,6 @@ class SweReader(Described, PipelineStep):
 
 
 def task_document(task, source: str, pieces, rank: int) -> Document:
-    from curation.ingest.languages import language_kind
-    from curation.swe.render import TaskFields, render_text
-
     text = render_text(TaskFields(task.repo, task.statement, task.files, task.context, task.patch, task.test_patch),
                        pieces)
     meta: dict[str, Any] = {

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 from curation.schema import ConfigError, StrictModel
+from curation.tokenize.tokenizer import TokenizerError
 
 if TYPE_CHECKING:
     from curation.tokenize.tokenizer import Tokenizer
@@ -70,7 +71,6 @@ class MarkerIds:
 
 def resolve_markers(tokenizer: Tokenizer, pieces: SweMarkerPieces, key: str = "swe.markers") -> MarkerIds:
     """Single ids of the marker pieces; a piece raw text can produce is refused, naming the key."""
-    from curation.tokenize.tokenizer import TokenizerError
 
     ids = {}
     for name in SECTIONS:

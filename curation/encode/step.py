@@ -12,7 +12,12 @@ from datatrove.utils.batching import batched
 from curation.config.assemble import FimConfig
 from curation.io import TOKENS_SCHEMA, ParquetSink
 from curation.steps import Described
-from curation.swe.render import SWE_UNIT, SweMarkerPieces, resolve_markers, task_token_ids_checked
+from curation.swe.render import (
+    SWE_UNIT,
+    SweMarkerPieces,
+    resolve_markers,
+    task_token_ids_checked,
+)
 from curation.tokenize.fim import apply_fim, fim_rng, resolve_sentinels
 from curation.tokenize.tokenizer import load_tokenizer
 
