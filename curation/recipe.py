@@ -39,7 +39,8 @@ from curation.repo.step import SyntaxTagger
 from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
-from curation.tokenize.step import TokenizeStep
+from curation.swe.reader import SweReader
+from curation.encode.step import TokenizeStep
 
 
 @dataclass
@@ -89,7 +90,7 @@ def recipe(ctx: StepContext) -> list[Run]:
     bucket_tasks = cfg.dedup.near.bucket_tasks if cfg.dedup.near else 1
 
     # Redaction before the hashes: exact and near dedup compare the text that is trained on.
-    ingest = build(ctx, IngestReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
+    ingest = build(ctx, IngestReader, SweReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
         work=out.work)), CodeFileFilter, Redact, RedactionLimit, ContentHasher, MinhashSigner)
     curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
                    NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,

@@ -17,6 +17,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curation.config.inputs import InputConfig, InstalledInput, RepoInput
 from curation.config.pipeline import IngestConfig
+from curation.config.swe import KINDS as SWE_KINDS
 from curation.documents import doc_id, removed_row
 from curation.ingest.filetypes import (
     binary_extension_reason,
@@ -120,7 +121,8 @@ class IngestReader(Described, PipelineStep):
     @classmethod
     def from_config(cls, ctx) -> IngestReader:
         cfg = ctx.config
-        return cls(inputs=dict(cfg.inputs), ingest=cfg.ingest, removed_folder=str(ctx.layout.removed), limit=cfg.limit,
+        inputs = {name: inp for name, inp in cfg.inputs.items() if inp.kind not in SWE_KINDS}  # SweReader's
+        return cls(inputs=inputs, ingest=cfg.ingest, removed_folder=str(ctx.layout.removed), limit=cfg.limit,
                    assignment_path=str(ctx.layout.work / "ingest_assignment.json"), tasks=cfg.executor.tasks)
 
     def prepare(self) -> None:
