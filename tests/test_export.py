@@ -46,7 +46,7 @@ def torch_and_transformers():
 
 
 def export_cli(out: Path, fmt: str, to: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-W", "ignore", "-m", "curation.export.cli", str(out), "--format", fmt,
+    return subprocess.run([sys.executable, "-W", "ignore", "-m", "curation.cli", "export", str(out), "--format", fmt,
                            "--to", str(to)], capture_output=True, text=True, timeout=1800, cwd=ROOT)
 
 
@@ -350,7 +350,7 @@ def test_a_source_with_loss_masks_gets_a_mask_sidecar(megatron_core, telechat3, 
 
 
 def test_help_has_an_example():
-    proc = subprocess.run([sys.executable, "-m", "curation.export.cli", "--help"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "curation.cli", "export", "--help"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert proc.returncode == 0 and "example:" in proc.stdout and "--format" in proc.stdout
 
