@@ -1,0 +1,142 @@
+"""The trajectories reader: files -> parsed, checked, de-duplicated, length-split trajectory Documents.
+
+A trajectory travels through the pipeline as a docs/ row with `unit = 'trajectory'`, a readable
+`text` (curation.agent.model.readable_text) and a `messages` column holding the normalized
+conversation as JSON. The tokenize step renders `messages` (never `text`) into ids and a loss
+mask. Drops go to removed/trajectories/ with a reason; near-duplicates carry `kept_id` and
+`similarity`. Files are assigned to tasks round-robin in sorted order; near-dedup is within a task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from curation.agent.config import TrajectoriesInput
+from curation.agent.errors import TrajectoryError
+from curation.agent.hygiene import check, split_at_turns
+from curation.agent.model import Conversation, readable_text
+from curation.agent.neardup import NearDupIndex
+from curation.agent.openai_format import iter_records, parse_record
+from curation.agent.render import ChatRenderer
+from curation.agent.swe_agent import parse_traj_file
+from curation.documents import removed_row
+from curation.io import REMOVED_SCHEMA, ParquetSink
+
+STEP = "trajectories"
+SUFFIXES = {"openai": (".jsonl", ".parquet"), "swe-agent": (".traj",)}
+
+
+def discover(cfg: TrajectoriesInput) -> list[Path]:
+    """Every input file, sorted; a path that is neither a matching file nor a folder is an error."""
+    files: list[Path] = []
+    suffixes = SUFFIXES[cfg.format]
+    for p in map(Path, cfg.paths):
+        if p.is_dir():
+            files += [f for f in p.rglob("*") if f.is_file() and f.suffix in suffixes]
+        elif p.is_file() and p.suffix in suffixes:
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"trajectories input {p}: not a folder or a {'/'.join(suffixes)} file")
+    return sorted(set(files))
+
+
+def parse_file(path: Path, fmt: str) -> Iterator[Conversation | TrajectoryError]:
+    """Conversations of one file, or the error of each record that does not parse."""
+    if fmt == "swe-agent":
+        try:
+            yield parse_traj_file(path)
+        except TrajectoryError as err:
+            yield err
+        return
+    for n, record, problem in iter_records(path):
+        if record is None:
+            yield TrajectoryError("unparsable_record", f"{path.name} {problem}")
+            continue
+        try:
+            yield parse_record(record, default_id=f"{path.stem}:{n}", origin=f"{path}:{n}")
+        except TrajectoryError as err:
+            err.detail = f"{path.name} record {n}: {err.detail}"
+            yield err
+
+
+class TrajectoryReader(PipelineStep):
+    name = "trajectories"
+    type = "📖 - READER"
+    columns = {"messages": "string"}
+
+    def __init__(self, *, source: str, input: dict, tokenizer_path: str, removed_folder: str, limit: int | None = None):
+        super().__init__()
+        self.source = source
+        self.cfg = TrajectoriesInput.model_validate(input)
+        self.tokenizer_path = tokenizer_path
+        self.removed_folder = removed_folder
+        self.limit = limit
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from curation.tokenize.tokenizer import load_tokenizer
+
+        if data:
+            yield from data
+        renderer = ChatRenderer(load_tokenizer(self.tokenizer_path), self.cfg.chat)
+        hyg = self.cfg.hygiene
+        dedup = NearDupIndex(threshold=hyg.near_dup_threshold, num_perm=hyg.num_perm,
+                             n_grams=hyg.n_grams) if hyg.near_dup_threshold else None
+        sink = ParquetSink(Path(self.removed_folder) / STEP, REMOVED_SCHEMA)
+        sink.open(rank)  # an empty file still says the task ran
+        emitted = 0
+        with sink:
+            for path in discover(self.cfg)[rank::world_size]:
+                for item in parse_file(path, self.cfg.format):
+                    if self.limit is not None and emitted >= self.limit:
+                        return
+                    if isinstance(item, TrajectoryError):
+                        self._drop(sink, rank, f"{self.source}/{path.name}", item.reason, item.detail, str(path))
+                        continue
+                    for doc in self._documents(item, path, renderer, dedup, sink, rank):
+                        emitted += 1
+                        yield doc
+
+    def _documents(self, conv: Conversation, path: Path, renderer: ChatRenderer, dedup, sink, rank) -> Iterator[Document]:
+        doc_id = f"{self.source}/{conv.id}"
+        try:
+            check(conv)
+            if dedup is not None:
+                dup = dedup.add(conv)
+                if dup is not None:
+                    self._drop(sink, rank, doc_id, "near_duplicate", "", str(path), conv,
+                               kept_id=f"{self.source}/{dup.kept_id}", similarity=dup.similarity)
+                    return
+            rendered = renderer.render(conv)
+            max_tokens = self.cfg.hygiene.max_tokens
+            if len(rendered.ids) > max_tokens and not self.cfg.hygiene.split_long:
+                raise TrajectoryError("too_long", f"{len(rendered.ids)} tokens > max_tokens {max_tokens}")
+            pieces = split_at_turns(conv, rendered.message_starts, len(rendered.ids), max_tokens)
+            if len(pieces) > 1:
+                self.stat_update("split", value=1)
+                for piece, r in zip(pieces, renderer.render_batch(pieces)):
+                    if len(r.ids) > max_tokens:  # a template that is not additive over messages
+                        raise TrajectoryError("too_long", f"piece {piece.id} renders to {len(r.ids)} tokens")
+        except TrajectoryError as err:
+            self._drop(sink, rank, doc_id, err.reason, err.detail, str(path), conv)
+            return
+        for piece in pieces:
+            text = readable_text(piece)
+            messages = piece.to_json()
+            self.stat_update("documents")
+            yield Document(text=text, id=f"{self.source}/{piece.id}", metadata={
+                "source": self.source, "kind": "trajectory", "unit": "trajectory", "path": str(path),
+                "size_bytes": len(messages.encode("utf-8")), "messages": messages,
+                "content_hash": hashlib.sha256(messages.encode("utf-8")).hexdigest(),
+            })
+
+    def _drop(self, sink, rank, doc_id, reason, detail, path, conv=None, kept_id=None, similarity=None):
+        self.stat_update(f"dropped_{reason}")
+        sink.write(removed_row(id=doc_id, step=STEP, reason=reason, detail=detail,
+                               meta={"source": self.source, "path": path},
+                               text=readable_text(conv) if conv is not None else None,
+                               kept_id=kept_id, similarity=similarity), rank)
