@@ -48,13 +48,18 @@ class PackStep(PipelineStep):
                              tokenizer=tokenizer, extra_index=self.index_extra, overwrite=True)
         for source in self.sources:
             for path in files[source]:
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=256, columns=["id", "fim", "input_ids"]):
+                parquet = pq.ParquetFile(path)
+                has_mask = "loss_mask" in parquet.schema_arrow.names  # token files of older runs have none
+                columns = ["id", "fim", "input_ids"] + (["loss_mask"] if has_mask else [])
+                for batch in parquet.iter_batches(batch_size=256, columns=columns):
                     ids_col = batch.column("input_ids")
                     fims = batch.column("fim").to_pylist()
+                    masks = batch.column("loss_mask") if has_mask else None
                     for i, doc_id in enumerate(batch.column("id").to_pylist()):
                         with self.track_time():
                             ids = ids_col[i].values.to_numpy(zero_copy_only=False)
-                            for row in packer.add(doc_id, source, ids, fims[i] or ""):
+                            mask = masks[i].values.to_numpy(zero_copy_only=False) if masks is not None and masks[i].is_valid else None
+                            for row in packer.add(doc_id, source, ids, fims[i] or "", mask=mask):
                                 writer.write(row)
                         self.stat_update("documents")
         for row in packer.finish():

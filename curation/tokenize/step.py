@@ -16,11 +16,14 @@ class TokenizeStep(PipelineStep):
     type = "🔢 - TOKENIZER"
 
     def __init__(self, tokenizer_path: str, tokens_folder: str, sources: list[str], *, threads: int = 1,
-                 batch_docs: int = 256, fim: dict | None = None):
+                 batch_docs: int = 256, fim: dict | None = None, chat: dict | None = None):
         """fim: FimConfig fields, applied to file-level code documents (repository chunks arrive
-        with their ids, FIM already decided by the assembler)."""
+        with their ids, FIM already decided by the assembler).
+        chat: curation.agent.config.ChatConfig fields, for trajectories (documents with a `messages`
+        column): rendered in the chat format with a per-token loss mask instead of encoding `text`."""
         super().__init__()
         self.fim = fim
+        self.chat = chat
         self.tokenizer_path = tokenizer_path
         self.tokens_folder = tokens_folder
         self.sources = sorted(sources)
@@ -34,6 +37,7 @@ class TokenizeStep(PipelineStep):
 
         tokenizer = load_tokenizer(self.tokenizer_path)
         fim = self._fim_setup(tokenizer)
+        renderer = None  # built on the first trajectory, so plain runs never load the chat layout
         sinks = {s: ParquetSink(Path(self.tokens_folder) / s, TOKENS_SCHEMA) for s in self.sources}
         for sink in sinks.values():
             sink.open(rank)  # every source gets a file per task, empty or not
@@ -41,21 +45,32 @@ class TokenizeStep(PipelineStep):
             for batch in batched(data, self.batch_docs):
                 # Repository chunks carry their ids: their text shows separators as literal pieces
                 # and must never be encoded.
-                plain = [d for d in batch if "token_ids" not in d.metadata]
+                # Trajectories are rendered from their `messages`, never from the readable `text`.
+                chats = [d for d in batch if d.metadata.get("messages") and "token_ids" not in d.metadata]
+                plain = [d for d in batch if "token_ids" not in d.metadata and not d.metadata.get("messages")]
                 with self.track_time("batch"):
                     encoded = dict(zip((id(d) for d in plain),
                                        tokenizer.encode_batch([d.text for d in plain], num_threads=self.threads)))
+                    masked = {}
+                    if chats:
+                        renderer = renderer or self._chat_renderer(tokenizer)
+                        masked = dict(zip((id(d) for d in chats), renderer.documents(chats)))
                 for doc in batch:
                     cuts = doc.metadata.pop("token_cuts", None)
+                    mask = None
                     if "token_ids" in doc.metadata:
                         ids, tag = doc.metadata.pop("token_ids"), doc.metadata.get("fim") or ""
+                    elif id(doc) in masked:
+                        (ids, mask), tag = masked[id(doc)], ""
+                        self.stat_update("trajectory_loss_tokens", value=int(sum(mask)))
                     else:
                         ids, tag = self._maybe_fim(doc, encoded[id(doc)], tokenizer, fim)
                     source = doc.metadata["source"]
                     sinks[source].write(
                         {"id": doc.id, "source": source, "n_tokens": len(ids), "lang": doc.metadata.get("lang"),
                          "fim": tag, "cuts": cuts,
-                         "input_ids": np.asarray(ids, dtype=np.int32)},
+                         "input_ids": np.asarray(ids, dtype=np.int32),
+                         "loss_mask": None if mask is None else np.asarray(mask, dtype=np.int8)},
                         rank,
                     )
                     self.stat_update("tokens", value=len(ids))
@@ -67,6 +82,11 @@ class TokenizeStep(PipelineStep):
             raise
         for sink in sinks.values():
             sink.close()
+
+    def _chat_renderer(self, tokenizer):
+        from curation.agent.tokens import TrajectoryEncoder
+
+        return TrajectoryEncoder(tokenizer, self.chat)
 
     def _fim_setup(self, tokenizer):
         if not self.fim:
