@@ -51,16 +51,18 @@ def parse_file(path: Path, fmt: str) -> Iterator[Conversation | TrajectoryError]
         try:
             yield parse_traj_file(path)
         except TrajectoryError as err:
+            err.id = path.stem
             yield err
         return
     for n, record, problem in iter_records(path):
         if record is None:
-            yield TrajectoryError("unparsable_record", f"{path.name} {problem}")
+            yield TrajectoryError("unparsable_record", f"{path.name} {problem}", id=f"{path.stem}:{n}")
             continue
         try:
             yield parse_record(record, default_id=f"{path.stem}:{n}", origin=f"{path}:{n}")
         except TrajectoryError as err:
             err.detail = f"{path.name} record {n}: {err.detail}"
+            err.id = str(record.get("id") or f"{path.stem}:{n}")
             yield err
 
 
@@ -95,7 +97,7 @@ class TrajectoryReader(PipelineStep):
                     if self.limit is not None and emitted >= self.limit:
                         return
                     if isinstance(item, TrajectoryError):
-                        self._drop(sink, rank, f"{self.source}/{path.name}", item.reason, item.detail, str(path))
+                        self._drop(sink, rank, f"{self.source}/{item.id}", item.reason, item.detail, str(path))
                         continue
                     for doc in self._documents(item, path, renderer, dedup, sink, rank):
                         emitted += 1

@@ -32,6 +32,20 @@ class Rendered:
         return list(self.ids), list(self.mask)
 
 
+def merge_texts(segs: list[Segment]) -> list[Segment]:
+    """Adjacent text pieces of one message and mask become one text, encoded as a whole: a template
+    writing `{"arguments": ` around a placeholder must not change how the JSON is tokenized."""
+    out: list[Segment] = []
+    for s in segs:
+        prev = out[-1] if out else None
+        if (s.text is not None and prev is not None and prev.text is not None
+                and (prev.message, prev.mask) == (s.message, s.mask)):
+            out[-1] = Segment(prev.message, prev.mask, text=prev.text + s.text)
+        else:
+            out.append(s)
+    return out
+
+
 class ChatRenderer:
     def __init__(self, tokenizer, cfg: ChatConfig | None = None):
         self.tokenizer = tokenizer
@@ -48,9 +62,9 @@ class ChatRenderer:
             self.layout = "builtin"
 
     def segments(self, conv: Conversation) -> list[Segment]:
-        if self.template is not None:
-            return self.template.segments(conv, self.cfg.loss_mask)
-        return builtin_segments(conv, self.ids, self.cfg.loss_mask)
+        segs = (self.template.segments(conv, self.cfg.loss_mask) if self.template is not None
+                else builtin_segments(conv, self.ids, self.cfg.loss_mask))
+        return merge_texts(segs)
 
     def render_batch(self, convs: list[Conversation]) -> list[Rendered]:
         segs = [self.segments(c) for c in convs]
