@@ -491,3 +491,77 @@ def test_synthesized_trajectories_answer_from_the_repository_at_base(clones, tok
             r = renderer.render(conv)
             assert_rendering(conv, r.ids, r.mask, tok)
     assert made >= 8 and searched >= 1
+
+
+# ---- stage 3 mixture: agent_trajectories realizes its share, masks survive sampling and best-fit --
+
+def stream_loader_docs(shards: Path, eos: int) -> list[tuple[str, list[int], list[int]]]:
+    """(doc_id, ids, mask) per document occurrence, in packed order, from the loader's batches; a
+    document ends at the segment whose last token is EOS (as read_shard_docs)."""
+    doc_ids = [d for t in sorted(shards.glob("part-*.parquet")) for d in pq.read_table(t, columns=["doc_ids"]).column(0).to_pylist()]
+    out, pending = [], None
+    for batch in ShardLoader(shards, batch_size=2):
+        for k, s in enumerate(batch["sample_index"]):
+            cu = batch["cu_seqlens"][k]
+            for j, d in enumerate(doc_ids[s]):
+                if not d:
+                    continue
+                ids = batch["input_ids"][k][cu[j]:cu[j + 1]].tolist()
+                mask = batch["loss_mask"][k][cu[j]:cu[j + 1]].tolist()
+                if pending is None:
+                    pending = (d, [], [])
+                assert pending[0] == d
+                pending[1].extend(ids)
+                pending[2].extend(mask)
+                if ids[-1] == eos:
+                    out.append(pending)
+                    pending = None
+    assert pending is None
+    return out
+
+
+def test_stage3_mixture_realizes_agent_share_and_the_loader_carries_masks(telechat3, tok, tmp_path, clones):
+    from curation.mixture import available_tokens, load_mixture, plan_mixture
+    from curation.mixture.mix import mix_shards
+    from realcode import real_code_docs
+
+    traj_files()
+    # agent_trajectories: the shared .traj files plus trajectories synthesized from the bundles' history
+    docs, _ = run_reader("agent_trajectories", {"kind": "trajectories", "format": "swe-agent", "paths": [str(TRAJ_DIR)],
+                                                "hygiene": {"near_dup_threshold": None}}, telechat3, tmp_path)
+    for repo in clones:
+        for commit in small_commits(repo, 6):
+            try:
+                conv = synthesize(commit_task(repo, commit))
+            except TrajectoryError:
+                continue
+            docs.append(Document(text="", id=f"agent_trajectories/{repo.name}/{conv.id}", metadata={
+                "source": "agent_trajectories", "unit": "trajectory", "messages": conv.to_json()}))
+    tokens = tmp_path / "tokens"
+    list(TokenizeStep(str(telechat3), str(tokens), ["agent_trajectories"]).run(iter(docs), rank=0))
+    # repos: real code, written the way token files of earlier runs are (no loss_mask column at all)
+    code = [(d, list(ids)) for d, _, ids in real_code_docs(str(telechat3), 1_500_000)]
+    old_schema = pa.schema([f for f in pq.read_schema(tokens / "agent_trajectories" / "00000.parquet") if f.name != "loss_mask"])
+    (tokens / "repos").mkdir()
+    pq.write_table(pa.Table.from_pylist([{"id": d, "source": "repos", "n_tokens": len(ids), "input_ids": ids}
+                                         for d, ids in code], schema=old_schema), tokens / "repos" / "00000.parquet")
+
+    mixture = load_mixture(ROOT / "mixtures" / "stage3_128k.yaml")
+    plan = plan_mixture(mixture, available_tokens(tokens))
+    assert plan.ok, plan.errors
+    index = mix_shards(plan, tokens, tmp_path / "shards", tokenizer=tok, seq_len=16384, rows_per_shard=16,
+                       work_dir=tmp_path / "work")
+    total = sum(index["realized"].values())
+    share = index["realized"]["agent_trajectories"] / total
+    assert abs(share - index["mixture"]["agent_trajectories"]) < 0.005, (share, index["mixture"])
+    print(f"agent_trajectories: asked {index['mixture']['agent_trajectories']:.4f}, realized {share:.4f}")
+
+    rendered = {d.id: Conversation.from_json(d.id, d.metadata["messages"]) for d in docs}
+    seen = 0
+    for doc_id, ids, mask in stream_loader_docs(tmp_path / "shards", tok.eos_id):
+        if doc_id in rendered:
+            assert_rendering(rendered[doc_id], ids, mask, tok)
+            seen += 1
+        else:
+            assert set(mask) == {1}, doc_id  # plain code: all ones
+    assert seen == index["sampling"]["sources"]["agent_trajectories"]["documents"]
