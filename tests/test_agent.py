@@ -221,7 +221,7 @@ def openai_files(tmp_path_factory):
 
 
 def run_reader(src: str, cfg: dict, tokenizer_dir: Path, out: Path) -> tuple[list[Document], list[dict]]:
-    step = TrajectoryReader(source=src, input=cfg, tokenizer_path=str(tokenizer_dir), removed_folder=str(out / "removed"))
+    step = TrajectoryReader(inputs={src: cfg}, tokenizer_path=str(tokenizer_dir), removed_folder=str(out / "removed"))
     docs = list(step.run(None, rank=0, world_size=1))
     removed = pq.read_table(out / "removed" / "trajectories" / "00000.parquet").to_pylist()
     return docs, removed
@@ -565,3 +565,26 @@ def test_stage3_mixture_realizes_agent_share_and_the_loader_carries_masks(telech
         else:
             assert set(mask) == {1}, doc_id  # plain code: all ones
     assert seen == index["sampling"]["sources"]["agent_trajectories"]["documents"]
+
+
+def test_two_trajectory_inputs_in_one_reader_and_a_per_source_mask(openai_files, telechat3, tok, tmp_path):
+    folder, _ = openai_files
+    traj = traj_files()[:2]
+    inputs = {"oa": {"kind": "trajectories", "format": "openai", "paths": [str(folder / "b.parquet")]},
+              "swe": {"kind": "trajectories", "format": "swe-agent", "paths": [str(p) for p in traj]}}
+    reader = TrajectoryReader(inputs=inputs, tokenizer_path=str(telechat3), removed_folder=str(tmp_path / "removed"))
+    docs = [d for rank in range(2) for d in reader.run(None, rank=rank, world_size=2)]
+    assert sorted(d.metadata["source"] for d in docs).count("swe") == 2
+    assert {d.metadata["source"] for d in docs} == {"oa", "swe"}
+    chat = {"swe": {"loss_mask": {"tool": True}}}
+    list(TokenizeStep(str(telechat3), str(tmp_path / "tokens"), ["oa", "swe"], chat=chat).run(iter(docs), rank=0))
+    for source in ("oa", "swe"):
+        for row in pq.read_table(tmp_path / "tokens" / source / "00000.parquet").to_pylist():
+            ids, mask = row["input_ids"], row["loss_mask"]
+            depth, inside = 0, []
+            for i, m in zip(ids, mask):
+                depth -= i == ID["response_end"]
+                if depth:
+                    inside.append(m)
+                depth += i == ID["response"]
+            assert inside and set(inside) == ({1} if source == "swe" else {0})

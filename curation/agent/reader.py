@@ -67,55 +67,77 @@ def parse_file(path: Path, fmt: str) -> Iterator[Conversation | TrajectoryError]
 
 
 class TrajectoryReader(PipelineStep):
+    """Every `kind: trajectories` input in one step (one removed/trajectories/ file per task).
+    (source, file) pairs are dealt to tasks round-robin in sorted order."""
+
     name = "trajectories"
     type = "📖 - READER"
     columns = {"messages": "string"}
 
-    def __init__(self, *, source: str, input: dict, tokenizer_path: str, removed_folder: str, limit: int | None = None):
+    def __init__(self, *, inputs: dict[str, dict], tokenizer_path: str, removed_folder: str, limit: int | None = None):
         super().__init__()
-        self.source = source
-        self.cfg = TrajectoriesInput.model_validate(input)
+        self.inputs = {name: TrajectoriesInput.model_validate(cfg) for name, cfg in sorted(inputs.items())}
         self.tokenizer_path = tokenizer_path
         self.removed_folder = removed_folder
         self.limit = limit
+
+    @classmethod
+    def from_config(cls, ctx) -> TrajectoryReader | None:
+        """The reader of the pipeline's `kind: trajectories` inputs (the recipe's StepContext); None without any."""
+        inputs = {name: cfg.model_dump() for name, cfg in ctx.config.inputs.items()
+                  if getattr(cfg, "kind", None) == "trajectories"}
+        if not inputs:
+            return None
+        return cls(inputs=inputs, tokenizer_path=ctx.tokenizer_path, removed_folder=str(ctx.layout.removed),
+                   limit=getattr(ctx.config, "limit", None))
+
+    def doc_columns(self) -> dict[str, str]:
+        return dict(self.columns)
+
+    def outputs(self) -> list[Path]:
+        return [Path(self.removed_folder) / STEP]
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from curation.tokenize.tokenizer import load_tokenizer
 
         if data:
             yield from data
-        renderer = ChatRenderer(load_tokenizer(self.tokenizer_path), self.cfg.chat)
-        hyg = self.cfg.hygiene
-        dedup = NearDupIndex(threshold=hyg.near_dup_threshold, num_perm=hyg.num_perm,
-                             n_grams=hyg.n_grams) if hyg.near_dup_threshold else None
+        tokenizer = load_tokenizer(self.tokenizer_path)
+        work = [(source, path) for source, cfg in self.inputs.items() for path in discover(cfg)]
+        renderers = {s: ChatRenderer(tokenizer, cfg.chat) for s, cfg in self.inputs.items()}
+        dedups = {s: NearDupIndex(threshold=cfg.hygiene.near_dup_threshold, num_perm=cfg.hygiene.num_perm,
+                                  n_grams=cfg.hygiene.n_grams) if cfg.hygiene.near_dup_threshold else None
+                  for s, cfg in self.inputs.items()}
         sink = ParquetSink(Path(self.removed_folder) / STEP, REMOVED_SCHEMA)
         sink.open(rank)  # an empty file still says the task ran
         emitted = 0
         with sink:
-            for path in discover(self.cfg)[rank::world_size]:
-                for item in parse_file(path, self.cfg.format):
+            for source, path in work[rank::world_size]:
+                for item in parse_file(path, self.inputs[source].format):
                     if self.limit is not None and emitted >= self.limit:
                         return
                     if isinstance(item, TrajectoryError):
-                        self._drop(sink, rank, f"{self.source}/{item.id}", item.reason, item.detail, str(path))
+                        self._drop(sink, rank, source, f"{source}/{item.id}", item.reason, item.detail, str(path))
                         continue
-                    for doc in self._documents(item, path, renderer, dedup, sink, rank):
+                    for doc in self._documents(source, item, path, renderers[source], dedups[source], sink, rank):
                         emitted += 1
                         yield doc
 
-    def _documents(self, conv: Conversation, path: Path, renderer: ChatRenderer, dedup, sink, rank) -> Iterator[Document]:
-        doc_id = f"{self.source}/{conv.id}"
+    def _documents(self, source: str, conv: Conversation, path: Path, renderer: ChatRenderer, dedup, sink,
+                   rank) -> Iterator[Document]:
+        hygiene = self.inputs[source].hygiene
+        doc_id = f"{source}/{conv.id}"
         try:
             check(conv)
             if dedup is not None:
                 dup = dedup.add(conv)
                 if dup is not None:
-                    self._drop(sink, rank, doc_id, "near_duplicate", "", str(path), conv,
-                               kept_id=f"{self.source}/{dup.kept_id}", similarity=dup.similarity)
+                    self._drop(sink, rank, source, doc_id, "near_duplicate", "", str(path), conv,
+                               kept_id=f"{source}/{dup.kept_id}", similarity=dup.similarity)
                     return
             rendered = renderer.render(conv)
-            max_tokens = self.cfg.hygiene.max_tokens
-            if len(rendered.ids) > max_tokens and not self.cfg.hygiene.split_long:
+            max_tokens = hygiene.max_tokens
+            if len(rendered.ids) > max_tokens and not hygiene.split_long:
                 raise TrajectoryError("too_long", f"{len(rendered.ids)} tokens > max_tokens {max_tokens}")
             pieces = split_at_turns(conv, rendered.message_starts, len(rendered.ids), max_tokens)
             if len(pieces) > 1:
@@ -124,21 +146,21 @@ class TrajectoryReader(PipelineStep):
                     if len(r.ids) > max_tokens:  # a template that is not additive over messages
                         raise TrajectoryError("too_long", f"piece {piece.id} renders to {len(r.ids)} tokens")
         except TrajectoryError as err:
-            self._drop(sink, rank, doc_id, err.reason, err.detail, str(path), conv)
+            self._drop(sink, rank, source, doc_id, err.reason, err.detail, str(path), conv)
             return
         for piece in pieces:
             text = readable_text(piece)
             messages = piece.to_json()
             self.stat_update("documents")
-            yield Document(text=text, id=f"{self.source}/{piece.id}", metadata={
-                "source": self.source, "kind": "trajectory", "unit": "trajectory", "path": str(path),
+            yield Document(text=text, id=f"{source}/{piece.id}", metadata={
+                "source": source, "kind": "trajectory", "unit": "trajectory", "path": str(path),
                 "size_bytes": len(messages.encode("utf-8")), "messages": messages,
                 "content_hash": hashlib.sha256(messages.encode("utf-8")).hexdigest(),
             })
 
-    def _drop(self, sink, rank, doc_id, reason, detail, path, conv=None, kept_id=None, similarity=None):
+    def _drop(self, sink, rank, source, doc_id, reason, detail, path, conv=None, kept_id=None, similarity=None):
         self.stat_update(f"dropped_{reason}")
         sink.write(removed_row(id=doc_id, step=STEP, reason=reason, detail=detail,
-                               meta={"source": self.source, "path": path},
+                               meta={"source": source, "path": path},
                                text=readable_text(conv) if conv is not None else None,
                                kept_id=kept_id, similarity=similarity), rank)

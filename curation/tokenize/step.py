@@ -19,8 +19,9 @@ class TokenizeStep(PipelineStep):
                  batch_docs: int = 256, fim: dict | None = None, chat: dict | None = None):
         """fim: FimConfig fields, applied to file-level code documents (repository chunks arrive
         with their ids, FIM already decided by the assembler).
-        chat: curation.agent.config.ChatConfig fields, for trajectories (documents with a `messages`
-        column): rendered in the chat format with a per-token loss mask instead of encoding `text`."""
+        chat: source -> curation.agent.config.ChatConfig fields, for trajectories (documents with a
+        `messages` column): rendered in the chat format with a per-token loss mask instead of
+        encoding `text`; a source without an entry uses the defaults."""
         super().__init__()
         self.fim = fim
         self.chat = chat
@@ -37,7 +38,7 @@ class TokenizeStep(PipelineStep):
 
         tokenizer = load_tokenizer(self.tokenizer_path)
         fim = self._fim_setup(tokenizer)
-        renderer = None  # built on the first trajectory, so plain runs never load the chat layout
+        renderers = {}  # per source, built on its first trajectory: plain runs never load the chat layout
         sinks = {s: ParquetSink(Path(self.tokens_folder) / s, TOKENS_SCHEMA) for s in self.sources}
         for sink in sinks.values():
             sink.open(rank)  # every source gets a file per task, empty or not
@@ -52,9 +53,11 @@ class TokenizeStep(PipelineStep):
                     encoded = dict(zip((id(d) for d in plain),
                                        tokenizer.encode_batch([d.text for d in plain], num_threads=self.threads)))
                     masked = {}
-                    if chats:
-                        renderer = renderer or self._chat_renderer(tokenizer)
-                        masked = dict(zip((id(d) for d in chats), renderer.documents(chats)))
+                    for source in sorted({d.metadata["source"] for d in chats}):
+                        if source not in renderers:
+                            renderers[source] = self._chat_renderer(tokenizer, source)
+                        of_source = [d for d in chats if d.metadata["source"] == source]
+                        masked.update(zip((id(d) for d in of_source), renderers[source].documents(of_source)))
                 for doc in batch:
                     cuts = doc.metadata.pop("token_cuts", None)
                     mask = None
@@ -83,10 +86,10 @@ class TokenizeStep(PipelineStep):
         for sink in sinks.values():
             sink.close()
 
-    def _chat_renderer(self, tokenizer):
+    def _chat_renderer(self, tokenizer, source: str):
         from curation.agent.tokens import TrajectoryEncoder
 
-        return TrajectoryEncoder(tokenizer, self.chat)
+        return TrajectoryEncoder(tokenizer, (self.chat or {}).get(source))
 
     def _fim_setup(self, tokenizer):
         if not self.fim:
