@@ -9,17 +9,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import ROOT, SHARED
 from datatrove.data import Document
 
-from conftest import ROOT, SHARED
 from curation.agent.config import ChatConfig, LossMaskConfig
 from curation.agent.errors import TrajectoryError
 from curation.agent.hygiene import check, split_at_turns
-from curation.agent.layout import PIECES
 from curation.agent.model import Conversation, Message, ToolCall
 from curation.agent.reader import TrajectoryReader
 from curation.agent.render import ChatRenderer
@@ -211,8 +209,7 @@ def openai_files(tmp_path_factory):
     near["id"] = "gen-4-copy"
     near["messages"][-1]["content"] += " (reworded)"
     with open(d / "a.jsonl", "w") as f:
-        for r in good[:12] + [near] + [b for b, _ in BAD_RECORDS]:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in good[:12] + [near] + [b for b, _ in BAD_RECORDS])
         f.write("{not json\n")
     rows = [{"id": r["id"], "messages": json.dumps(r["messages"], ensure_ascii=False), "tools": json.dumps(r["tools"])}
             for r in good[12:]]
@@ -473,7 +470,7 @@ def test_synthesized_trajectories_answer_from_the_repository_at_base(clones, tok
                 elif call.name == "search":
                     searched += 1
                     hits = subprocess.run(["git", "-C", str(repo), "grep", "-n", "-F", "-e", args["pattern"], base, "--",
-                                           *([args["path"]] if args["path"] else [])], capture_output=True).stdout.decode()
+                                           *([args["path"]] if args["path"] else [])], capture_output=True, check=False).stdout.decode()
                     want = "\n".join(h[len(base) + 1:] for h in hits.splitlines()[:SEARCH_MAX_LINES])
                     assert args["pattern"] in want
                 else:
@@ -521,9 +518,10 @@ def stream_loader_docs(shards: Path, eos: int) -> list[tuple[str, list[int], lis
 
 
 def test_stage3_mixture_realizes_agent_share_and_the_loader_carries_masks(telechat3, tok, tmp_path, clones):
+    from realcode import real_code_docs
+
     from curation.mixture import available_tokens, load_mixture, plan_mixture
     from curation.mixture.mix import mix_shards
-    from realcode import real_code_docs
 
     traj_files()
     # agent_trajectories: the shared .traj files plus trajectories synthesized from the bundles' history
@@ -588,3 +586,29 @@ def test_two_trajectory_inputs_in_one_reader_and_a_per_source_mask(openai_files,
                     inside.append(m)
                 depth += i == ID["response"]
             assert inside and set(inside) == ({1} if source == "swe" else {0})
+
+
+def test_swe_task_records_become_synthesized_trajectories_through_the_reader(clones, telechat3, tmp_path):
+    records = []
+    for repo in clones[:2]:
+        for commit in small_commits(repo, 3):
+            t = commit_task(repo, commit)
+            records.append({"id": f"{repo.name}-{commit[:8]}", "repo": repo.name, "base_commit": t.base_commit,
+                            "statement": t.statement, "patch": t.patch})
+    lines = records[0]["patch"].split("\n")
+    k = next(i for i, line in enumerate(lines) if line.startswith("-") and not line.startswith("---"))
+    lines[k] = "-this line is not in the file at base_commit"
+    broken = dict(records[0], id="broken", patch="\n".join(lines))
+    elsewhere = dict(records[0], id="elsewhere", repo="no-such-clone")
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [*records, broken, elsewhere]))
+    cfg = {"kind": "trajectories", "format": "swe-tasks", "paths": [str(path)], "repos_root": str(clones[0].parent),
+           "hygiene": {"near_dup_threshold": None}}
+    docs, removed = run_reader("synth", cfg, telechat3, tmp_path)
+    reasons = {r["id"]: r["reason"] for r in removed}
+    assert reasons["synth/elsewhere"] == "repo_not_found"
+    assert reasons["synth/broken"] == "patch_does_not_apply"
+    kept = {d.id for d in docs}
+    for r in records:
+        assert f"synth/{r['id']}" in kept or reasons[f"synth/{r['id']}"] == "binary_patch"
+    assert len(kept) >= 4

@@ -45,13 +45,16 @@ class HygieneConfig(BaseModel):
 class TrajectoriesInput(BaseModel):
     """inputs.<name> for agent trajectories: `{kind: trajectories, format: openai, paths: [...]}`.
 
-    paths: files or folders (folders are searched for *.jsonl, *.parquet for openai, *.traj for
-    swe-agent).
+    paths: files or folders (folders are searched for *.jsonl, *.parquet for openai and swe-tasks,
+    *.traj for swe-agent). `swe-tasks`: records of SWE tasks (`repo`, `base_commit`, `statement`,
+    `patch`, optional `id`) from which trajectories are synthesized with git (curation.agent.synth);
+    `repo` is the path of a clone, absolute or relative to `repos_root`.
     """
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["trajectories"] = "trajectories"
-    format: Literal["openai", "swe-agent"]
+    format: Literal["openai", "swe-agent", "swe-tasks"]
     paths: list[str] = Field(min_length=1)
+    repos_root: str | None = None
     hygiene: HygieneConfig = Field(default_factory=HygieneConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)

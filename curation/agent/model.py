@@ -23,7 +23,8 @@ class ToolCall:
         """The arguments as an object; ValueError when they are not a JSON object."""
         value = json.loads(self.arguments) if self.arguments.strip() else {}
         if not isinstance(value, dict):
-            raise ValueError(f"arguments are a JSON {type(value).__name__}, not an object")
+            # ValueError like json's own errors: callers treat both as "malformed arguments"
+            raise ValueError(f"arguments are a JSON {type(value).__name__}, not an object")  # noqa: TRY004
         return value
 
     def text(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
@@ -24,11 +25,12 @@ from curation.agent.neardup import NearDupIndex
 from curation.agent.openai_format import iter_records, parse_record
 from curation.agent.render import ChatRenderer
 from curation.agent.swe_agent import parse_traj_file
+from curation.agent.synth import SweTask, synthesize
 from curation.documents import removed_row
 from curation.io import REMOVED_SCHEMA, ParquetSink
 
 STEP = "trajectories"
-SUFFIXES = {"openai": (".jsonl", ".parquet"), "swe-agent": (".traj",)}
+SUFFIXES = {"openai": (".jsonl", ".parquet"), "swe-agent": (".traj",), "swe-tasks": (".jsonl", ".parquet")}
 
 
 def discover(cfg: TrajectoriesInput) -> list[Path]:
@@ -45,8 +47,11 @@ def discover(cfg: TrajectoriesInput) -> list[Path]:
     return sorted(set(files))
 
 
-def parse_file(path: Path, fmt: str) -> Iterator[Conversation | TrajectoryError]:
+def parse_file(path: Path, fmt: str, repos_root: str | None = None) -> Iterator[Conversation | TrajectoryError]:
     """Conversations of one file, or the error of each record that does not parse."""
+    if fmt == "swe-tasks":
+        yield from synthesize_file(path, repos_root)
+        return
     if fmt == "swe-agent":
         try:
             yield parse_traj_file(path)
@@ -66,13 +71,32 @@ def parse_file(path: Path, fmt: str) -> Iterator[Conversation | TrajectoryError]
             yield err
 
 
+def synthesize_file(path: Path, repos_root: str | None) -> Iterator[Conversation | TrajectoryError]:
+    for n, record, problem in iter_records(path):
+        rid = str((record or {}).get("id") or f"{path.stem}:{n}")
+        try:
+            if record is None:
+                raise TrajectoryError("unparsable_record", f"{path.name} {problem}")
+            missing = [k for k in ("repo", "base_commit", "statement", "patch") if not record.get(k)]
+            if missing:
+                raise TrajectoryError("unparsable_record", f"{path.name} record {n}: no {', '.join(missing)}")
+            repo = Path(repos_root or ".") / record["repo"]
+            if not (repo / ".git").exists() and not (repo / "HEAD").exists():
+                raise TrajectoryError("repo_not_found", f"{path.name} record {n}: no git clone at {repo}")
+            yield synthesize(SweTask(repo=str(repo), base_commit=record["base_commit"], statement=record["statement"],
+                                     patch=record["patch"], id=rid))
+        except TrajectoryError as err:
+            err.id = rid
+            yield err
+
+
 class TrajectoryReader(PipelineStep):
     """Every `kind: trajectories` input in one step (one removed/trajectories/ file per task).
     (source, file) pairs are dealt to tasks round-robin in sorted order."""
 
     name = "trajectories"
     type = "📖 - READER"
-    columns = {"messages": "string"}
+    columns: ClassVar[dict[str, str]] = {"messages": "string"}
 
     def __init__(self, *, inputs: dict[str, dict], tokenizer_path: str, removed_folder: str, limit: int | None = None):
         super().__init__()
@@ -113,7 +137,7 @@ class TrajectoryReader(PipelineStep):
         emitted = 0
         with sink:
             for source, path in work[rank::world_size]:
-                for item in parse_file(path, self.inputs[source].format):
+                for item in parse_file(path, self.inputs[source].format, self.inputs[source].repos_root):
                     if self.limit is not None and emitted >= self.limit:
                         return
                     if isinstance(item, TrajectoryError):

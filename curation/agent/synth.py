@@ -68,7 +68,7 @@ class FileDiff:
 
 
 def git(repo: str | Path, *args: str, env: dict | None = None, check: bool = True) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, env=env)
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, env=env, check=False)
     if check and proc.returncode != 0:
         raise TrajectoryError("git_failed", f"git {' '.join(args[:3])}: {proc.stderr.decode(errors='replace').strip()[:200]}")
     return proc.stdout.decode("utf-8", errors="replace")
@@ -82,7 +82,7 @@ def parse_patch(patch: str) -> list[FileDiff]:
         elif line.startswith("--- ") and files:
             old = line[4:].split("\t")[0]
             files[-1].path = "" if old == "/dev/null" else old.removeprefix("a/")
-        elif line.startswith("Binary files ") or line.startswith("GIT binary patch"):
+        elif line.startswith(("Binary files ", "GIT binary patch")):
             raise TrajectoryError("binary_patch", "the patch changes a binary file")
         else:
             m = _HUNK.match(line)
@@ -92,7 +92,7 @@ def parse_patch(patch: str) -> list[FileDiff]:
 
 
 def changed_paths(patch: str) -> list[str]:
-    return [m.group(2) for m in re.finditer(r"^diff --git a/(\S+) b/(\S+)$", patch, flags=re.M)]
+    return [m.group(2) for m in re.finditer(r"^diff --git a/(\S+) b/(\S+)$", patch, flags=re.MULTILINE)]
 
 
 class RepoTools:
@@ -123,7 +123,7 @@ class RepoTools:
             patch_file = Path(tmp) / "change.diff"
             patch_file.write_text(patch, encoding="utf-8")
             proc = subprocess.run(["git", "-C", self.repo, "apply", "--cached", "--verbose", str(patch_file)],
-                                  capture_output=True, env=env)
+                                  capture_output=True, env=env, check=False)
         if proc.returncode != 0:
             raise TrajectoryError("patch_does_not_apply", proc.stderr.decode(errors="replace").strip()[:300])
         return (proc.stderr + proc.stdout).decode("utf-8", errors="replace")

@@ -72,8 +72,10 @@ class TemplateRenderer:
         leaves: set[int] = set()
         messages = [_placeheld(m, values, leaves) for m in conv.messages]
         tools = conv.tools or None
-        render = lambda n, gen: self.template.render(messages=messages[:n], tools=tools,  # noqa: E731
-                                                     add_generation_prompt=gen, **self.extra)
+
+        def render(n: int, gen: bool) -> str:
+            return self.template.render(messages=messages[:n], tools=tools, add_generation_prompt=gen, **self.extra)
+
         out: list[Segment] = []
         before = render(0, False)
         out += self._pieces(before, -1, int(mask.system), values, leaves)
