@@ -58,7 +58,9 @@ class PackStep(PipelineStep):
                     for i, doc_id in enumerate(batch.column("id").to_pylist()):
                         with self.track_time():
                             ids = ids_col[i].values.to_numpy(zero_copy_only=False)
-                            mask = masks[i].values.to_numpy(zero_copy_only=False) if masks is not None and masks[i].is_valid else None
+                            mask = None  # null: a plain document, all ones
+                            if masks is not None and masks[i].is_valid:
+                                mask = masks[i].values.to_numpy(zero_copy_only=False)
                             for row in packer.add(doc_id, source, ids, fims[i] or "", mask=mask):
                                 writer.write(row)
                         self.stat_update("documents")
