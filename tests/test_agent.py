@@ -15,7 +15,6 @@ import pytest
 from conftest import ROOT, SHARED
 from datatrove.data import Document
 
-from curation.agent.config import ChatConfig, LossMaskConfig
 from curation.agent.errors import TrajectoryError
 from curation.agent.hygiene import check, split_at_turns
 from curation.agent.model import Conversation, Message, ToolCall
@@ -23,11 +22,13 @@ from curation.agent.reader import TrajectoryReader
 from curation.agent.render import ChatRenderer
 from curation.agent.swe_agent import parse_traj_file
 from curation.agent.synth import SEARCH_MAX_LINES, commit_task, synthesize
-from curation.fim import decode_continuation
+from curation.agent.tokens import TrajectoryTokenizer
+from curation.config.agent import ChatConfig, LossMaskConfig
 from curation.loader import ShardLoader
+from curation.mixture.step import PackStep
 from curation.pack.bestfit import BestFitPacker
 from curation.pack.packer import ConcatPacker
-from curation.pack.step import PackStep
+from curation.tokenize.fim import decode_continuation
 from curation.tokenize.step import TokenizeStep
 from curation.tokenize.tokenizer import load_tokenizer
 
@@ -224,8 +225,15 @@ def run_reader(src: str, cfg: dict, tokenizer_dir: Path, out: Path) -> tuple[lis
     return docs, removed
 
 
+def tokenize(docs, tokenizer_dir: Path, tokens: Path, sources: list[str], chat: dict | None = None) -> None:
+    """The tokenize run's last two steps: the chat step renders trajectories, the tokenize step writes tokens/."""
+    chat_step = TrajectoryTokenizer(tokenizer_path=str(tokenizer_dir), chat=chat)
+    step = TokenizeStep(tokenizer_path=str(tokenizer_dir), tokens_folder=tokens, sources=sources)
+    list(step.run(chat_step.run(iter(docs), rank=0), rank=0))
+
+
 def tokenize_and_pack(docs, tokenizer_dir: Path, out: Path, src: str, seq_len: int):
-    list(TokenizeStep(str(tokenizer_dir), str(out / "tokens"), [src]).run(iter(docs), rank=0))
+    tokenize(docs, tokenizer_dir, out / "tokens", [src])
     step = PackStep(tokens_folder=str(out / "tokens"), sources=[src], token_tasks=1, shards_folder=str(out / "shards"),
                     tokenizer_path=str(tokenizer_dir), tokenizer_name="telechat3", seq_len=seq_len, rows_per_shard=8,
                     index_extra={})
@@ -536,7 +544,7 @@ def test_stage3_mixture_realizes_agent_share_and_the_loader_carries_masks(telech
             docs.append(Document(text="", id=f"agent_trajectories/{repo.name}/{conv.id}", metadata={
                 "source": "agent_trajectories", "unit": "trajectory", "messages": conv.to_json()}))
     tokens = tmp_path / "tokens"
-    list(TokenizeStep(str(telechat3), str(tokens), ["agent_trajectories"]).run(iter(docs), rank=0))
+    tokenize(docs, telechat3, tokens, ["agent_trajectories"])
     # repos: real code, written the way token files of earlier runs are (no loss_mask column at all)
     code = [(d, list(ids)) for d, _, ids in real_code_docs(str(telechat3), 1_500_000)]
     old_schema = pa.schema([f for f in pq.read_schema(tokens / "agent_trajectories" / "00000.parquet") if f.name != "loss_mask"])
@@ -575,7 +583,7 @@ def test_two_trajectory_inputs_in_one_reader_and_a_per_source_mask(openai_files,
     assert sorted(d.metadata["source"] for d in docs).count("swe") == 2
     assert {d.metadata["source"] for d in docs} == {"oa", "swe"}
     chat = {"swe": {"loss_mask": {"tool": True}}}
-    list(TokenizeStep(str(telechat3), str(tmp_path / "tokens"), ["oa", "swe"], chat=chat).run(iter(docs), rank=0))
+    tokenize(docs, telechat3, tmp_path / "tokens", ["oa", "swe"], chat=chat)
     for source in ("oa", "swe"):
         for row in pq.read_table(tmp_path / "tokens" / source / "00000.parquet").to_pylist():
             ids, mask = row["input_ids"], row["loss_mask"]

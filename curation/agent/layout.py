@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from curation.agent.config import LossMaskConfig
 from curation.agent.model import Conversation
+from curation.config.agent import LossMaskConfig
 
 PIECES = {
     "system": "<_system>", "user": "<_user>", "bot": "<_bot>", "end": "<_end>",

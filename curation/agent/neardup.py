@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from curation.agent.model import Conversation
-from curation.dedup.minhash import band_keys, derive_bands, estimate_jaccard, is_empty_signature, text_signature
+from curation.dedup.minhash import (
+    band_keys,
+    derive_bands,
+    estimate_jaccard,
+    is_empty_signature,
+    text_signature,
+)
 
 
 @dataclass

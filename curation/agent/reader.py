@@ -17,7 +17,6 @@ from typing import ClassVar
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curation.agent.config import TrajectoriesInput
 from curation.agent.errors import TrajectoryError
 from curation.agent.hygiene import check, split_at_turns
 from curation.agent.model import Conversation, readable_text
@@ -26,8 +25,11 @@ from curation.agent.openai_format import iter_records, parse_record
 from curation.agent.render import ChatRenderer
 from curation.agent.swe_agent import parse_traj_file
 from curation.agent.synth import SweTask, synthesize
+from curation.config.agent import TrajectoriesInput
 from curation.documents import removed_row
 from curation.io import REMOVED_SCHEMA, ParquetSink
+from curation.steps import Described
+from curation.tokenize.tokenizer import load_tokenizer
 
 STEP = "trajectories"
 SUFFIXES = {"openai": (".jsonl", ".parquet"), "swe-agent": (".traj",), "swe-tasks": (".jsonl", ".parquet")}
@@ -90,15 +92,18 @@ def synthesize_file(path: Path, repos_root: str | None) -> Iterator[Conversation
             yield err
 
 
-class TrajectoryReader(PipelineStep):
+class TrajectoryReader(Described, PipelineStep):
     """Every `kind: trajectories` input in one step (one removed/trajectories/ file per task).
-    (source, file) pairs are dealt to tasks round-robin in sorted order."""
+    (source, file) pairs are dealt to tasks round-robin in sorted order. It passes on the documents
+    of the step before it, so it follows the ingest reader in the same run."""
 
     name = "trajectories"
     type = "📖 - READER"
     columns: ClassVar[dict[str, str]] = {"messages": "string"}
 
-    def __init__(self, *, inputs: dict[str, dict], tokenizer_path: str, removed_folder: str, limit: int | None = None):
+    def __init__(self, *, inputs: dict[str, TrajectoriesInput | dict], tokenizer_path: str, removed_folder: str,
+                 limit: int | None = None):
+        """limit: at most this many trajectories per input per task (the pipeline's `limit`)."""
         super().__init__()
         self.inputs = {name: TrajectoriesInput.model_validate(cfg) for name, cfg in sorted(inputs.items())}
         self.tokenizer_path = tokenizer_path
@@ -108,12 +113,11 @@ class TrajectoryReader(PipelineStep):
     @classmethod
     def from_config(cls, ctx) -> TrajectoryReader | None:
         """The reader of the pipeline's `kind: trajectories` inputs (the recipe's StepContext); None without any."""
-        inputs = {name: cfg.model_dump() for name, cfg in ctx.config.inputs.items()
-                  if getattr(cfg, "kind", None) == "trajectories"}
+        inputs = {name: cfg for name, cfg in ctx.config.inputs.items() if isinstance(cfg, TrajectoriesInput)}
         if not inputs:
             return None
         return cls(inputs=inputs, tokenizer_path=ctx.tokenizer_path, removed_folder=str(ctx.layout.removed),
-                   limit=getattr(ctx.config, "limit", None))
+                   limit=ctx.config.limit)
 
     def doc_columns(self) -> dict[str, str]:
         return dict(self.columns)
@@ -122,8 +126,6 @@ class TrajectoryReader(PipelineStep):
         return [Path(self.removed_folder) / STEP]
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from curation.tokenize.tokenizer import load_tokenizer
-
         if data:
             yield from data
         tokenizer = load_tokenizer(self.tokenizer_path)
@@ -134,17 +136,17 @@ class TrajectoryReader(PipelineStep):
                   for s, cfg in self.inputs.items()}
         sink = ParquetSink(Path(self.removed_folder) / STEP, REMOVED_SCHEMA)
         sink.open(rank)  # an empty file still says the task ran
-        emitted = 0
+        emitted = dict.fromkeys(self.inputs, 0)
         with sink:
             for source, path in work[rank::world_size]:
                 for item in parse_file(path, self.inputs[source].format, self.inputs[source].repos_root):
-                    if self.limit is not None and emitted >= self.limit:
-                        return
+                    if self.limit is not None and emitted[source] >= self.limit:
+                        break
                     if isinstance(item, TrajectoryError):
                         self._drop(sink, rank, source, f"{source}/{item.id}", item.reason, item.detail, str(path))
                         continue
                     for doc in self._documents(source, item, path, renderers[source], dedups[source], sink, rank):
-                        emitted += 1
+                        emitted[source] += 1
                         yield doc
 
     def _documents(self, source: str, conv: Conversation, path: Path, renderer: ChatRenderer, dedup, sink,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curation.agent.config import ChatConfig
 from curation.agent.layout import PIECES, ChatIds, Segment, builtin_segments
 from curation.agent.model import Conversation
 from curation.agent.template import TemplateRenderer, load_chat_template
-from curation.fim import encode_continuation
+from curation.config.agent import ChatConfig
+from curation.tokenize.fim import encode_continuation
 
 
 @dataclass

@@ -21,9 +21,9 @@ import json
 import re
 from pathlib import Path
 
-from curation.agent.config import LossMaskConfig
 from curation.agent.layout import Segment
 from curation.agent.model import Conversation
+from curation.config.agent import LossMaskConfig
 
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _PLACEHOLDER = re.compile(r"\ue000(\d+)\ue001|\\ue000(\d+)\\ue001")

@@ -4,68 +4,70 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
+from curation.config.assemble import FimConfig
 from curation.io import TOKENS_SCHEMA, ParquetSink
+from curation.steps import Described
+from curation.tokenize.fim import apply_fim, fim_rng, resolve_sentinels
+from curation.tokenize.tokenizer import load_tokenizer
 
 
-class TokenizeStep(PipelineStep):
+class TokenizeStep(Described, PipelineStep):
     name = "tokenize"
     type = "🔢 - TOKENIZER"
 
-    def __init__(self, tokenizer_path: str, tokens_folder: str, sources: list[str], *, threads: int = 1,
-                 batch_docs: int = 256, fim: dict | None = None, chat: dict | None = None):
-        """fim: FimConfig fields, applied to file-level code documents (repository chunks arrive
-        with their ids, FIM already decided by the assembler).
-        chat: source -> curation.agent.config.ChatConfig fields, for trajectories (documents with a
-        `messages` column): rendered in the chat format with a per-token loss mask instead of
-        encoding `text`; a source without an entry uses the defaults."""
+    def __init__(self, *, tokenizer_path: str, tokens_folder: str | Path, sources: list[str], threads: int = 1,
+                 batch_docs: int = 256, fim: FimConfig | None = None):
+        """fim: applied to file-level code documents (repository chunks arrive with their ids, FIM
+        already decided by the assembler). Trajectories arrive with their ids and a `loss_mask`
+        (curation.agent.tokens), written as the tokens/ `loss_mask` column."""
         super().__init__()
         self.fim = fim
-        self.chat = chat
         self.tokenizer_path = tokenizer_path
-        self.tokens_folder = tokens_folder
+        self.tokens_folder = str(tokens_folder)
         self.sources = sorted(sources)
         self.threads = threads
         self.batch_docs = batch_docs
 
+    @classmethod
+    def from_config(cls, ctx) -> TokenizeStep:
+        cfg = ctx.config
+        return cls(tokenizer_path=ctx.tokenizer_path, tokens_folder=ctx.layout.tokens, sources=sorted(cfg.inputs),
+                   threads=cfg.tokenizer.threads, batch_docs=cfg.tokenizer.batch_docs,
+                   fim=cfg.pack.fim if cfg.assemble.unit == "file" else None)
+
+    def outputs(self) -> list[Path]:
+        return [Path(self.tokens_folder) / s for s in self.sources]
+
+    def doc_columns(self) -> dict[str, str]:
+        return {"fim": "string"} if self.fim else {}
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        import numpy as np
-
-        from curation.tokenize.tokenizer import load_tokenizer
-
         tokenizer = load_tokenizer(self.tokenizer_path)
         fim = self._fim_setup(tokenizer)
-        renderers = {}  # per source, built on its first trajectory: plain runs never load the chat layout
         sinks = {s: ParquetSink(Path(self.tokens_folder) / s, TOKENS_SCHEMA) for s in self.sources}
         for sink in sinks.values():
             sink.open(rank)  # every source gets a file per task, empty or not
         try:
             for batch in batched(data, self.batch_docs):
-                # Repository chunks carry their ids: their text shows separators as literal pieces
-                # and must never be encoded.
-                # Trajectories are rendered from their `messages`, never from the readable `text`.
-                chats = [d for d in batch if d.metadata.get("messages") and "token_ids" not in d.metadata]
-                plain = [d for d in batch if "token_ids" not in d.metadata and not d.metadata.get("messages")]
+                # Repository chunks and trajectories carry their ids: a chunk's text shows separators
+                # as literal pieces, a trajectory's text is a readable rendering; neither is encoded.
+                plain = [d for d in batch if "token_ids" not in d.metadata]
+                if stray := next((d for d in plain if d.metadata.get("messages")), None):
+                    raise ValueError(f"trajectory {stray.id} reached the tokenize step without its ids: the chat "
+                                     "step (curation.agent.tokens.TrajectoryTokenizer) must run before it")
                 with self.track_time("batch"):
                     encoded = dict(zip((id(d) for d in plain),
                                        tokenizer.encode_batch([d.text for d in plain], num_threads=self.threads)))
-                    masked = {}
-                    for source in sorted({d.metadata["source"] for d in chats}):
-                        if source not in renderers:
-                            renderers[source] = self._chat_renderer(tokenizer, source)
-                        of_source = [d for d in chats if d.metadata["source"] == source]
-                        masked.update(zip((id(d) for d in of_source), renderers[source].documents(of_source)))
                 for doc in batch:
                     cuts = doc.metadata.pop("token_cuts", None)
-                    mask = None
+                    mask = doc.metadata.pop("loss_mask", None)  # None: a plain document, all ones
                     if "token_ids" in doc.metadata:
                         ids, tag = doc.metadata.pop("token_ids"), doc.metadata.get("fim") or ""
-                    elif id(doc) in masked:
-                        (ids, mask), tag = masked[id(doc)], ""
-                        self.stat_update("trajectory_loss_tokens", value=int(sum(mask)))
                     else:
                         ids, tag = self._maybe_fim(doc, encoded[id(doc)], tokenizer, fim)
                     source = doc.metadata["source"]
@@ -86,24 +88,14 @@ class TokenizeStep(PipelineStep):
         for sink in sinks.values():
             sink.close()
 
-    def _chat_renderer(self, tokenizer, source: str):
-        from curation.agent.tokens import TrajectoryEncoder
-
-        return TrajectoryEncoder(tokenizer, (self.chat or {}).get(source))
-
     def _fim_setup(self, tokenizer):
         if not self.fim:
             return None
-        from curation.repo.settings import FimConfig, resolve_sentinels
-
-        cfg = FimConfig.model_validate(self.fim)
-        return cfg, resolve_sentinels(tokenizer, cfg.sentinels, "pack.fim.sentinels")
+        return self.fim, resolve_sentinels(tokenizer, self.fim.sentinels, "pack.fim.sentinels")
 
     def _maybe_fim(self, doc, ids, tokenizer, fim) -> tuple[list[int], str]:
         if fim is None or doc.metadata.get("kind") != "code":
             return ids, ""
-        from curation.fim import apply_fim, fim_rng
-
         cfg, sentinels = fim
         result = apply_fim(doc.text, tokenizer, fim_rng(cfg.seed, doc.id), rate=cfg.rate, spm_rate=cfg.spm_rate,
                            sentinels=sentinels, mode=cfg.mode, lang=doc.metadata.get("lang"), plain_ids=ids)

@@ -1,13 +1,15 @@
-"""Typed config of the agent-trajectory source: the input entry and the chat rendering / loss mask."""
+"""The `kind: trajectories` input (agent trajectories, curation.agent): files, hygiene, chat rendering and loss mask."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from curation.schema import StrictModel
 
 
-class LossMaskConfig(BaseModel):
+class LossMaskConfig(StrictModel):
     """Which tokens are trained on (loss_mask = 1). Defaults: only what the model says.
 
     `assistant` covers the assistant turn's thinking, answer text, tool calls and the structural
@@ -16,7 +18,6 @@ class LossMaskConfig(BaseModel):
     the model never predicts it, so it is off by default.
     """
 
-    model_config = ConfigDict(extra="forbid")
     assistant: bool = True
     bot_header: bool = False
     system: bool = False
@@ -24,25 +25,26 @@ class LossMaskConfig(BaseModel):
     tool: bool = False
 
 
-class ChatConfig(BaseModel):
+class ChatConfig(StrictModel):
     """How conversations become ids (the tokenize step's `chat` section)."""
 
-    model_config = ConfigDict(extra="forbid")
-    # auto: the tokenizer folder's chat_template when it has one, else the built-in TeleChat3 layout
-    template: Literal["auto", "builtin"] = "auto"
+    template: Literal["auto", "builtin"] = Field(
+        "auto", description="auto: the tokenizer folder's chat_template when it has one, else the built-in "
+                            "TeleChat3 layout (docs/agent.md)")
     loss_mask: LossMaskConfig = Field(default_factory=LossMaskConfig)
 
 
-class HygieneConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    max_tokens: int = Field(131072, ge=64)  # a rendered trajectory longer than this is split at turns
-    split_long: bool = True  # False: drop over-long trajectories ("too_long") instead of splitting
-    near_dup_threshold: float | None = Field(0.85, gt=0, le=1)  # Jaccard; None turns near-dedup off
+class HygieneConfig(StrictModel):
+    """Checks on each trajectory; a failure is a drop with its reason in removed/trajectories/."""
+
+    max_tokens: int = Field(131072, ge=64, description="a rendered trajectory longer than this is split at turns")
+    split_long: bool = Field(True, description="false: drop over-long trajectories (too_long) instead of splitting")
+    near_dup_threshold: float | None = Field(0.85, gt=0, le=1, description="MinHash Jaccard; null: no near-dedup")
     num_perm: int = Field(128, ge=16)
     n_grams: int = Field(5, ge=1)
 
 
-class TrajectoriesInput(BaseModel):
+class TrajectoriesInput(StrictModel):
     """inputs.<name> for agent trajectories: `{kind: trajectories, format: openai, paths: [...]}`.
 
     paths: files or folders (folders are searched for *.jsonl, *.parquet for openai and swe-tasks,
@@ -51,8 +53,7 @@ class TrajectoriesInput(BaseModel):
     `repo` is the path of a clone, absolute or relative to `repos_root`.
     """
 
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["trajectories"] = "trajectories"
+    kind: Literal["trajectories"]
     format: Literal["openai", "swe-agent", "swe-tasks"]
     paths: list[str] = Field(min_length=1)
     repos_root: str | None = None
