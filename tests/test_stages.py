@@ -31,14 +31,15 @@ def test_fill_and_token_balance(stage_run):
     t, seq_len = index["totals"], index["seq_len"]
     assert t["tokens_in"] == t["tokens_out"] and t["rows"] * seq_len == t["tokens_out"] + t["padding"]
     assert t["tokens_out"] / (t["rows"] * seq_len) >= 0.99, t
-    assert index["mixture"] == {"repos": 1.0}
+    # stage 3 also takes SWE-agent's trajectories (../shared/agent/swe-agent): capped at 2 epochs
+    assert set(index["mixture"]) == ({"repos", "agent_trajectories"} if index["stage"] == 3 else {"repos"})
     assert "swe_tasks: optional source is missing" in " ".join(json.loads((stage_run / "plan.json").read_text())["warnings"])
 
 
 def test_documents_are_repositories_within_the_context(stage_run):
     index = json.loads((stage_run / "shards" / "index.json").read_text())
     rows = duckdb.sql(f"SELECT unit, len(files), n.n_tokens FROM '{stage_run}/docs/*.parquet' d "
-                      f"JOIN '{stage_run}/tokens/*/*.parquet' n USING (id)").fetchall()
+                      f"JOIN '{stage_run}/tokens/*/*.parquet' n USING (id) WHERE unit != 'trajectory'").fetchall()
     assert rows and {r[0] for r in rows} == {"repo"}
     assert max(r[2] for r in rows) <= index["seq_len"] - 1
     assert sum(r[1] for r in rows) > 5000

@@ -9,7 +9,6 @@ mask. Drops go to removed/trajectories/ with a reason; near-duplicates carry `ke
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -181,8 +180,7 @@ class TrajectoryReader(Described, PipelineStep):
             yield Document(text=text, id=f"{source}/{piece.id}", metadata={
                 "source": source, "kind": "trajectory", "unit": "trajectory", "path": str(path),
                 "size_bytes": len(messages.encode("utf-8")), "messages": messages,
-                "content_hash": hashlib.sha256(messages.encode("utf-8")).hexdigest(),
-            })
+            })  # content_hash: the hash step's, of the readable text (exact dedup compares it)
 
     def _drop(self, sink, rank, source, doc_id, reason, detail, path, conv=None, kept_id=None, similarity=None):
         self.stat_update(f"dropped_{reason}")
