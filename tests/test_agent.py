@@ -309,6 +309,7 @@ def test_near_duplicate_replays_of_one_task_are_dropped_with_the_kept_id(telecha
     assert dups and len(docs) + len(dups) == len(traj_files())
     for r in dups:
         assert "marshmallow-1867" in r["id"] and "marshmallow-1867" in r["kept_id"] and r["similarity"] >= 0.85
+        assert r["size_bytes"] > 1000 and r["text"]  # what the drop cost, and what it was
 
 
 # ---- splitting -------------------------------------------------------------------------------

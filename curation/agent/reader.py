@@ -184,7 +184,9 @@ class TrajectoryReader(Described, PipelineStep):
 
     def _drop(self, sink, rank, source, doc_id, reason, detail, path, conv=None, kept_id=None, similarity=None):
         self.stat_update(f"dropped_{reason}")
+        # size_bytes as in docs/: of the conversation's JSON (the bytes a kept one would bring)
+        size = len(conv.to_json().encode("utf-8")) if conv is not None else None
         sink.write(removed_row(id=doc_id, step=STEP, reason=reason, detail=detail,
-                               meta={"source": source, "path": path},
+                               meta={"source": source, "path": path, "size_bytes": size},
                                text=readable_text(conv) if conv is not None else None,
                                kept_id=kept_id, similarity=similarity), rank)
