@@ -2,7 +2,7 @@
 config. What a run must leave (removed/ folders, docs/ columns, task files, content checks) is
 derived from its steps (`curation.steps`), never restated here.
 
-    ingest             read inputs [+ trajectories] -> filter -> hash [-> MinHash signatures] -> work/filtered/
+    ingest             read inputs, trajectories -> filter -> redact -> hash [-> MinHash signatures] -> work/filtered/
     near_repo_buckets  [repo-level near-dup] candidate pairs of repositories -> dedup/near/repo/edges/
     near_repo_cluster  [repo-level near-dup] one repository kept per cluster -> dedup/near/repo/removals/
     dedup              exact-duplicate plan over every task's hashes -> dedup/exact/
@@ -34,6 +34,7 @@ from curation.ingest.reader import IngestReader
 from curation.mixture.step import MixPackStep, PackStep
 from curation.quality.scorer import QualityScorer
 from curation.quality.select import ScoreThresholdFilter
+from curation.redact.step import Redact, RedactionLimit
 from curation.repo.step import SyntaxTagger
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
@@ -78,11 +79,13 @@ def recipe(ctx: StepContext) -> list[Run]:
     tasks, workers = cfg.executor.tasks, cfg.executor.workers
     bucket_tasks = cfg.dedup.near.bucket_tasks if cfg.dedup.near else 1
 
-    ingest = build(ctx, IngestReader, TrajectoryReader, CodeFileFilter, ContentHasher, MinhashSigner)
+    # Redaction before the hashes: exact and near dedup compare the text that is trained on.
+    ingest = build(ctx, IngestReader, TrajectoryReader, CodeFileFilter, Redact, RedactionLimit, ContentHasher,
+                   MinhashSigner)
     curate = build(ctx, DocSource(out.filtered), NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
                    QualityScorer, ScoreThresholdFilter, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TrajectoryTokenizer, TokenizeStep)
-    columns = merged_columns(ingest + curate + tokenize)
+    columns = merged_columns(ingest + curate + tokenize)  # docs/ carries what the ingest run wrote too
     check_thresholds(ctx, columns)
 
     runs = [
