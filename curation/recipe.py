@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.agent.reader import TrajectoryReader
+from curation.agent.redact import TrajectoryRedact
 from curation.agent.tokens import TrajectoryTokenizer
 from curation.assemble.step import RepoAssembler
 from curation.dedup.exact import ContentHasher, ExactDedupFilter, ExactDedupPlan
@@ -80,8 +81,8 @@ def recipe(ctx: StepContext) -> list[Run]:
     bucket_tasks = cfg.dedup.near.bucket_tasks if cfg.dedup.near else 1
 
     # Redaction before the hashes: exact and near dedup compare the text that is trained on.
-    ingest = build(ctx, IngestReader, TrajectoryReader, CodeFileFilter, Redact, RedactionLimit, ContentHasher,
-                   MinhashSigner)
+    ingest = build(ctx, IngestReader, TrajectoryReader, CodeFileFilter, Redact, RedactionLimit, TrajectoryRedact,
+                   ContentHasher, MinhashSigner)
     curate = build(ctx, DocSource(out.filtered), NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
                    QualityScorer, ScoreThresholdFilter, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TrajectoryTokenizer, TokenizeStep)
