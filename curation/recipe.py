@@ -21,6 +21,7 @@ from curation.agent.reader import TrajectoryReader
 from curation.agent.redact import TrajectoryRedact
 from curation.agent.tokens import TrajectoryTokenizer
 from curation.assemble.step import RepoAssembler
+from curation.decontam.step import Decontaminate
 from curation.dedup.exact import ContentHasher, ExactDedupFilter, ExactDedupPlan
 from curation.dedup.near import (
     MinhashSigner,
@@ -31,12 +32,14 @@ from curation.dedup.near import (
 )
 from curation.documents import META_COLUMNS
 from curation.filters.step import CodeFileFilter
-from curation.ingest.reader import IngestReader
+from curation.ingest.reader import INGEST_TOTALS, IngestReader
 from curation.mixture.step import MixPackStep, PackStep
+from curation.progress import ProgressMeter
 from curation.quality.scorer import QualityScorer
 from curation.quality.select import ScoreThresholdFilter
 from curation.redact.step import Redact, RedactionLimit
 from curation.repo.step import SyntaxTagger
+from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
 from curation.tokenize.step import TokenizeStep
@@ -51,9 +54,17 @@ class Run:
     workers: int
     steps: list = field(default_factory=list)
 
+    @property
+    def metered(self) -> bool:
+        return any(isinstance(step, ProgressMeter) for step in self.steps)
+
     def prepare(self) -> None:
         for step in self.steps:
             step.prepare()
+
+    def finish(self) -> None:
+        for step in self.steps:
+            step.finish(self.tasks)
 
     def outputs(self) -> list[Path]:
         """Folders that must hold one Parquet file per task when the run is done."""
@@ -81,10 +92,13 @@ def recipe(ctx: StepContext) -> list[Run]:
     bucket_tasks = cfg.dedup.near.bucket_tasks if cfg.dedup.near else 1
 
     # Redaction before the hashes: exact and near dedup compare the text that is trained on.
-    ingest = build(ctx, IngestReader, TrajectoryReader, CodeFileFilter, Redact, RedactionLimit, TrajectoryRedact,
-                   ContentHasher, MinhashSigner)
-    curate = build(ctx, DocSource(out.filtered), NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
-                   QualityScorer, ScoreThresholdFilter, SyntaxTagger, RepoAssembler)
+    # Trajectories after the progress meter: its totals are the bytes ingest assigned each task.
+    ingest = build(ctx, IngestReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
+        work=out.work)), TrajectoryReader, CodeFileFilter, Redact, RedactionLimit, TrajectoryRedact, ContentHasher,
+                   MinhashSigner)
+    curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
+                   NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
+                   QualityScorer, ScoreThresholdFilter, Decontaminate, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TrajectoryTokenizer, TokenizeStep)
     columns = merged_columns(ingest + curate + tokenize)  # docs/ carries what the ingest run wrote too
     check_thresholds(ctx, columns)
@@ -99,7 +113,9 @@ def recipe(ctx: StepContext) -> list[Run]:
         Run("tokenize", tasks, workers, curate + [DocSink(out.docs, columns)] + tokenize),
         Run("pack", 1, 1, build(ctx, MixPackStep, PackStep)),
     ]
-    return [run for run in runs if run.steps]
+    for run in runs:  # last: its generator starts first, so it sees the whole task's memory
+        run.steps.append(PeakMemory())
+    return [run for run in runs if len(run.steps) > 1]
 
 
 def repo(step_class, ctx: StepContext):
