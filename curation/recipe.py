@@ -42,7 +42,8 @@ from curation.repo.step import SyntaxTagger
 from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
-from curation.tokenize.step import TokenizeStep
+from curation.swe.reader import SweReader
+from curation.encode.step import TokenizeStep
 
 
 @dataclass
@@ -93,7 +94,7 @@ def recipe(ctx: StepContext) -> list[Run]:
 
     # Redaction before the hashes: exact and near dedup compare the text that is trained on.
     # Trajectories after the progress meter: its totals are the bytes ingest assigned each task.
-    ingest = build(ctx, IngestReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
+    ingest = build(ctx, IngestReader, SweReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
         work=out.work)), TrajectoryReader, CodeFileFilter, Redact, RedactionLimit, TrajectoryRedact, ContentHasher,
                    MinhashSigner)
     curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),

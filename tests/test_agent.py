@@ -29,7 +29,7 @@ from curation.mixture.step import PackStep
 from curation.pack.bestfit import BestFitPacker
 from curation.pack.packer import ConcatPacker
 from curation.tokenize.fim import decode_continuation
-from curation.tokenize.step import TokenizeStep
+from curation.encode.step import TokenizeStep
 from curation.tokenize.tokenizer import load_tokenizer
 
 TRAJ_DIR = SHARED / "agent" / "swe-agent"

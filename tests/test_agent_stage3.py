@@ -6,6 +6,7 @@ the loader's batches carry each trajectory's loss mask, exactly as rendered from
 from __future__ import annotations
 
 import json
+import subprocess
 from collections import Counter
 
 import duckdb
@@ -29,10 +30,16 @@ REPOS = ("pypi/click-8.5.1", "pypi/requests-2.34.2")
 def stage3(registry_corpus, telechat3, tmp_path_factory):
     if not list(TRAJ_DIR.glob("*.traj")):
         pytest.skip(f"no SWE-agent trajectories at {TRAJ_DIR} (../shared/agent/swe-agent)")
+    bundles = sorted((SHARED / "git").glob("*.bundle"), key=lambda b: b.stat().st_size)
+    if not bundles:
+        pytest.skip(f"no git bundles at {SHARED / 'git'} (swe_tasks mines one)")
     out = tmp_path_factory.mktemp("stage3_agent") / "out"
+    clones = tmp_path_factory.mktemp("clones")
+    subprocess.run(["git", "clone", "-q", str(bundles[0]), str(clones / bundles[0].stem)], check=True)
     paths = "[" + ", ".join(str(registry_corpus / r) for r in REPOS) + "]"
     proc = run_cli("run", str(ROOT / "pipelines" / "stage3_128k.yaml"), "--out", str(out),
                    "--set", f"inputs.repos.paths={paths}", "--set", "inputs.repos.layout=repo",
+                   "--set", f"inputs.swe_tasks.paths=[{clones}]",
                    "--set", f"tokenizer.name_or_path={telechat3}", "--set", "executor.tasks=2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
@@ -42,18 +49,21 @@ def test_agent_trajectories_realize_their_share(stage3):
     plan = {s["source"]: s for s in json.loads((stage3 / "plan.json").read_text())["sources"]}
     index = json.loads((stage3 / "shards" / "index.json").read_text())
     agent = plan["agent_trajectories"]
-    assert agent["asked_share"] == pytest.approx(0.25)  # 0.20 of code, swe_tasks absent: 0.20 / 0.80
+    assert agent["asked_share"] == pytest.approx(0.20)  # 0.20 of code; the text group has no sources
     assert not agent["capped"] and agent["available_documents"] >= 10
     realized = index["realized"]["agent_trajectories"] / sum(index["realized"].values())
-    assert abs(realized - agent["asked_share"]) < 0.005, (realized, agent)
-    assert abs(realized - index["mixture"]["agent_trajectories"]) < 0.005
+    assert abs(realized - index["mixture"]["agent_trajectories"]) < 0.005, (realized, index["mixture"])
+    if not any(s["capped"] for s in plan.values()):  # a capped source moves every share
+        assert abs(realized - agent["asked_share"]) < 0.005, (realized, agent)
     print(f"agent_trajectories: asked {agent['asked_share']:.4f}, realized {realized:.4f}")
 
 
 def test_trajectories_are_docs_rows_with_their_conversation(stage3):
     rows = duckdb.sql(f"SELECT unit, kind, messages IS NOT NULL, count(*) FROM '{stage3}/docs/*.parquet' "
                       "GROUP BY ALL").fetchall()
-    assert {(r[0], r[1], r[2]) for r in rows} == {("repo", "code", False), ("trajectory", "trajectory", True)}
+    units = {(r[0], r[1], r[2]) for r in rows}
+    assert {("repo", "code", False), ("trajectory", "trajectory", True)} <= units, units
+    assert all(r[2] == (r[0] == "trajectory") for r in rows)  # messages only on trajectories
     reasons = Counter(r["reason"] for r in pq.read_table(stage3 / "removed" / "trajectories").to_pylist())
     assert set(reasons) <= {"near_duplicate"}, reasons  # the shared demonstrations are well-formed
 
