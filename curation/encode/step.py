@@ -34,7 +34,8 @@ class TokenizeStep(Described, PipelineStep):
                  batch_docs: int = 256, fim: FimConfig | None = None, swe_markers: SweMarkerPieces | None = None):
         """fim: applied to file-level code documents (repository chunks arrive with their ids, FIM
         already decided by the assembler). swe_markers: the pieces of SWE task documents (the
-        reader's; None: the defaults)."""
+        reader's; None: the defaults). Trajectories arrive with their ids and a `loss_mask`
+        (curation.agent.tokens), written as the tokens/ `loss_mask` column."""
         super().__init__()
         self.fim = fim
         self.swe_markers = swe_markers or SweMarkerPieces()
@@ -66,13 +67,18 @@ class TokenizeStep(Described, PipelineStep):
         try:
             for batch in batched(data, self.batch_docs):
                 # Repository chunks carry their ids, SWE tasks their sections: their text shows
-                # separators as literal pieces and must never be encoded.
+                # separators as literal pieces and must never be encoded. Trajectories carry their
+                # ids too: their text is a readable rendering.
                 plain = [d for d in batch if "token_ids" not in d.metadata and not is_swe_task(d)]
+                if stray := next((d for d in plain if d.metadata.get("messages")), None):
+                    raise ValueError(f"trajectory {stray.id} reached the tokenize step without its ids: the chat "
+                                     "step (curation.agent.tokens.TrajectoryTokenizer) must run before it")
                 with self.track_time("batch"):
                     encoded = dict(zip((id(d) for d in plain),
                                        tokenizer.encode_batch([d.text for d in plain], num_threads=self.threads)))
                 for doc in batch:
                     cuts = doc.metadata.pop("token_cuts", None)
+                    mask = doc.metadata.pop("loss_mask", None)  # None: a plain document, all ones
                     if "token_ids" in doc.metadata:
                         ids, tag = doc.metadata.pop("token_ids"), doc.metadata.get("fim") or ""
                     elif is_swe_task(doc):
@@ -84,7 +90,8 @@ class TokenizeStep(Described, PipelineStep):
                     sinks[source].write(
                         {"id": doc.id, "source": source, "n_tokens": len(ids), "lang": doc.metadata.get("lang"),
                          "fim": tag, "cuts": cuts,
-                         "input_ids": np.asarray(ids, dtype=np.int32)},
+                         "input_ids": np.asarray(ids, dtype=np.int32),
+                         "loss_mask": None if mask is None else np.asarray(mask, dtype=np.int8)},
                         rank,
                     )
                     self.stat_update("tokens", value=len(ids))

@@ -319,8 +319,9 @@ class IngestReader(Described, PipelineStep):
                             yield from self._repo_docs(source, repo, sink, rank, budget)
                     elif cfg.kind == "stack":
                         yield from self._stack_docs(source, cfg, rank, world_size, sink, budget)
-                    else:
+                    elif cfg.kind in ("jsonl", "parquet"):
                         yield from self._text_docs(source, cfg, rank, world_size, sink, budget)
+                    # trajectories and SWE inputs are read by their own steps (curation.agent, curation.swe)
 
 
 def _iter_records(path: Path, kind: str) -> Iterator[tuple[int, dict | None, str | None]]:
