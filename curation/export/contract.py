@@ -211,7 +211,7 @@ def iter_source_documents(tokens_dir: Path, source: str, *, plan: Plan, vocab_si
                     continue
                 ids = flat[offsets[k] : offsets[k + 1]]
                 mask = None
-                if masks is not None:
+                if masks is not None and masks[k].is_valid:  # null: a plain document, all ones
                     mask = np.asarray(masks[k].as_py(), dtype=np.int8)
                     if mask.size != ids.size:
                         raise ExportError(f"{path}: document {doc_id!r} has {ids.size} ids and {mask.size} loss-mask values")
