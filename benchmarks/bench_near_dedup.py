@@ -132,7 +132,8 @@ def build_step(job: dict):
     if stage == "read":
         return None, docs
     if side == "ours":
-        from curation.dedup.near import MinhashSigner, NearDedupBuckets, NearDedupCluster, NearDedupFilter
+        from curation.dedup.cluster import NearDedupCluster
+        from curation.dedup.near import MinhashSigner, NearDedupBuckets, NearDedupFilter
 
         steps = {
             "sign": lambda: MinhashSigner(str(work / "signatures"), n_grams=n_grams, num_perm=num_perm, bands=bands,
