@@ -98,8 +98,8 @@ class NearDedupComponents(Described, PipelineStep):
         con = duckdb.connect()
         con.execute("SET threads = 1")
         # DuckDB's hash() is a fixed function of the value: every task draws the same partition.
-        edges = con.execute(f"SELECT id_a, id_b FROM read_parquet({files}) WHERE hash(id_a) % $world = $rank",
-                            {"world": world_size, "rank": rank}).to_arrow_table()
+        edges = con.sql(f"SELECT id_a, id_b FROM read_parquet({files}) WHERE hash(id_a) % $world = $rank",
+                        params={"world": world_size, "rank": rank}).to_arrow_table()
         self.stat_update("edges", value=edges.num_rows)
         with self.track_time():
             ids, smallest = components(edges.column("id_a").combine_chunks(), edges.column("id_b").combine_chunks())
