@@ -10,6 +10,7 @@ TeleChat3 tokenizer.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -102,7 +103,7 @@ def test_one_and_four_cluster_tasks_give_the_same_removals_and_shards(forks, tel
         assert len(files_one) == 1 and len(files_four) == 4
         assert not one_folders.components.exists()
         assert len(list(four_folders.components.glob("*.parquet"))) == 4
-        if near_level == "file":  # many clusters: they spread over the tasks
+        if level == "file":  # many file clusters (at level both, the fork leaves as a repository): spread
             assert sum(1 for n in files_four if n) >= 2, files_four
     if level == "file":  # every planted copy is removed pointing at its permissive original
         got = {r[0]: r[1] for r in removed(outs[4], "near_dup") if r[0].startswith("fork@")}
@@ -124,3 +125,12 @@ def test_slurm_with_four_cluster_tasks_gives_the_local_shards(forks, telechat3):
     assert shard_hashes(slurm) == shard_hashes(local) == shard_hashes(one)
     assert removed(slurm, "near_dup") == removed(local, "near_dup")
     assert removed(slurm, "near_dup_repo") == removed(local, "near_dup_repo")
+    assert slurm_stages(slurm) >= {("near_repo_components", 4), ("near_repo_cluster", 4), ("near_components", 4),
+                                   ("near_cluster", 4)}
+
+
+def slurm_stages(out: Path) -> set[tuple[str, int]]:
+    """(stage, tasks) of every stage that ran done on Slurm, as `curate status` reports them."""
+    status = json.loads(run_cli("status", str(out), "--json").stdout)
+    assert status["complete"]
+    return {(s["name"], s["tasks"]) for s in status["stages"] if s["kind"] == "slurm" and s["state"] == "done"}
