@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_minhash import edit_lines  # noqa: E402  (the near-copy recipe of the other benchmarks)
-from bench_near_dedup import (  # noqa: E402
+from bench_minhash import edit_lines  # the near-copy recipe of the other benchmarks
+from bench_near_dedup import (
     DEFAULT_CORPUS,
     corpus_files,
     distinct_texts,

@@ -135,8 +135,8 @@ class NearDedupCluster(Described, PipelineStep):
         if level not in near_levels(cfg):
             return None
         folders, tasks = near_folders(ctx.layout, level), cluster_tasks(cfg)
-        pairs = (dict(pairs_folder=str(folders.edges), pair_tasks=cfg.dedup.near.bucket_tasks) if tasks == 1 else
-                 dict(pairs_folder=str(folders.components), pair_tasks=tasks, pair_columns=("id", "root")))
+        pairs = ({"pairs_folder": str(folders.edges), "pair_tasks": cfg.dedup.near.bucket_tasks} if tasks == 1 else
+                 {"pairs_folder": str(folders.components), "pair_tasks": tasks, "pair_columns": ("id", "root")})
         return cls(signatures_folder=str(folders.signatures), sign_tasks=cfg.executor.tasks,
                    output_folder=str(folders.removals), threshold=cfg.dedup.near.threshold, **pairs)
 
