@@ -2,7 +2,7 @@
 config. What a run must leave (removed/ folders, docs/ columns, task files, content checks) is
 derived from its steps (`curation.steps`), never restated here.
 
-    ingest             read inputs -> filter -> redact -> hash [-> MinHash signatures] -> work/filtered/
+    ingest             read inputs, trajectories -> filter -> redact -> hash [-> MinHash signatures] -> work/filtered/
     near_repo_buckets  [repo-level near-dup] candidate pairs of repositories -> dedup/near/repo/edges/
     near_repo_components [repo-level, cluster_tasks > 1] local components of a share of the edges
     near_repo_cluster  [repo-level near-dup] one repository kept per cluster -> dedup/near/repo/removals/
@@ -10,7 +10,7 @@ derived from its steps (`curation.steps`), never restated here.
     near_buckets       [near-dup] candidate pairs from shared band keys, verified -> dedup/near/edges/
     near_components    [near-dup, cluster_tasks > 1] local components of a share of the edges
     near_cluster       [near-dup] components merged, one copy kept per cluster -> dedup/near/removals/
-    tokenize           drop duplicates, score, [assemble] -> docs/ -> tokens/<source>/
+    tokenize           drop duplicates, score, [assemble] -> docs/ -> [chat ids + loss masks] -> tokens/<source>/
     pack               mixture plan, sample, shuffle, best-fit -> shards/ + index.json
 """
 
@@ -19,6 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curation.agent.reader import TrajectoryReader
+from curation.agent.redact import TrajectoryRedact
+from curation.agent.tokens import TrajectoryTokenizer
 from curation.assemble.step import RepoAssembler
 from curation.decontam.step import Decontaminate
 from curation.dedup.cluster import NearDedupCluster, NearDedupComponents
@@ -42,7 +45,8 @@ from curation.repo.step import SyntaxTagger
 from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
-from curation.tokenize.step import TokenizeStep
+from curation.swe.reader import SweReader
+from curation.encode.step import TokenizeStep
 
 
 @dataclass
@@ -93,12 +97,14 @@ def recipe(ctx: StepContext) -> list[Run]:
     clusters = cluster_tasks(cfg)
 
     # Redaction before the hashes: exact and near dedup compare the text that is trained on.
-    ingest = build(ctx, IngestReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
-        work=out.work)), CodeFileFilter, Redact, RedactionLimit, ContentHasher, MinhashSigner)
+    # Trajectories after the progress meter: its totals are the bytes ingest assigned each task.
+    ingest = build(ctx, IngestReader, SweReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
+        work=out.work)), TrajectoryReader, CodeFileFilter, Redact, RedactionLimit, TrajectoryRedact, ContentHasher,
+                   MinhashSigner)
     curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
                    NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
                    QualityScorer, ScoreThresholdFilter, Decontaminate, SyntaxTagger, RepoAssembler)
-    tokenize = build(ctx, TokenizeStep)
+    tokenize = build(ctx, TrajectoryTokenizer, TokenizeStep)
     columns = merged_columns(ingest + curate + tokenize)  # docs/ carries what the ingest run wrote too
     check_thresholds(ctx, columns)
 

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from curation.config.agent import TrajectoriesInput
+from curation.config.swe import GitHistoryInput, SweDatasetInput
 from curation.schema import StrictModel
 
 
@@ -60,4 +62,6 @@ class InstalledInput(StrictModel):
     max_bytes: int | None = Field(None, gt=0, description="stop adding distributions past this many bytes")
 
 
-InputConfig = Annotated[RepoInput | StackInput | TextInput | InstalledInput, Field(discriminator="kind")]
+InputConfig = Annotated[RepoInput | StackInput | TextInput | InstalledInput | GitHistoryInput | SweDatasetInput
+                        | TrajectoriesInput,
+                        Field(discriminator="kind")]

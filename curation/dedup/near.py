@@ -41,6 +41,7 @@ from curation.dedup.minhash import (
 )
 from curation.io import DATE_TYPE, ParquetSink, task_file, write_table_atomic
 from curation.steps import Described, DropStep, expect_task_files
+from curation.swe.render import SWE_UNIT, change_text
 
 STEP = "near_dup"
 
@@ -122,6 +123,12 @@ def repo_key(meta: dict) -> str:
     return f"{meta.get('repo')}@{meta.get('rev')}"
 
 
+def in_repository_unit(meta: dict) -> bool:
+    """A code file of a repository: what repository-level near-dedup signs and removes. Other code
+    documents (an SWE task carries `repo` and `rev` = its base commit) are units of their own."""
+    return meta.get("kind") == "code" and meta.get("unit", "file") == "file"
+
+
 class MinhashSigner(Described, PipelineStep):
     """Signature and band keys of every code document of this task, and, when `repo_folder` is
     given, of every repository as a whole (DeepSeek-Coder's repository-level dedup): the raw bins
@@ -186,8 +193,9 @@ class MinhashSigner(Described, PipelineStep):
                     stack.enter_context(sink)
             for doc in data:
                 if doc.metadata.get("kind") == "code":
+                    text = change_text(doc.metadata) if doc.metadata.get("unit") == SWE_UNIT else doc.text
                     with self.track_time():
-                        raw = raw_signature(shingle_hashes(doc.text, self.n_grams, self.normalize_identifiers),
+                        raw = raw_signature(shingle_hashes(text, self.n_grams, self.normalize_identifiers),
                                             self.num_perm, self.seed)
                     if files is not None:
                         sig = densified(*raw, self.seed)
@@ -196,7 +204,7 @@ class MinhashSigner(Described, PipelineStep):
                         else:
                             files.write(self._row(doc.id, rank, files.rows, doc.metadata, sig), rank)
                             self.stat_update("signed")
-                    if repos is not None:
+                    if repos is not None and in_repository_unit(doc.metadata):
                         key = repo_key(doc.metadata)
                         if current is None or key != current.key:  # files of one repository arrive together
                             flush_repo()
@@ -370,8 +378,11 @@ class NearDedupFilter(DropStep):
         self._removed = {r[0]: (r[1], r[2]) for r in rows}
         yield from super().run(data, rank, world_size)
 
+    def signed(self, doc: Document) -> bool:
+        return doc.metadata.get("kind") == "code"
+
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        hit = self._removed.get(self.key(doc)) if doc.metadata.get("kind") == "code" else None
+        hit = self._removed.get(self.key(doc)) if self.signed(doc) else None
         if hit is None:
             return True
         what = "copy" if self.step == STEP else "repository"
@@ -394,3 +405,6 @@ class NearRepoDedupFilter(NearDedupFilter):
 
     def key(self, doc: Document) -> str:
         return repo_key(doc.metadata)
+
+    def signed(self, doc: Document) -> bool:
+        return in_repository_unit(doc.metadata)
