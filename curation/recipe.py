@@ -4,10 +4,12 @@ derived from its steps (`curation.steps`), never restated here.
 
     ingest             read inputs, trajectories -> filter -> redact -> hash [-> MinHash signatures] -> work/filtered/
     near_repo_buckets  [repo-level near-dup] candidate pairs of repositories -> dedup/near/repo/edges/
+    near_repo_components [repo-level, cluster_tasks > 1] local components of a share of the edges
     near_repo_cluster  [repo-level near-dup] one repository kept per cluster -> dedup/near/repo/removals/
     dedup              exact-duplicate plan over every task's hashes -> dedup/exact/
     near_buckets       [near-dup] candidate pairs from shared band keys, verified -> dedup/near/edges/
-    near_cluster       [near-dup] clusters, one copy kept per cluster -> dedup/near/removals/
+    near_components    [near-dup, cluster_tasks > 1] local components of a share of the edges
+    near_cluster       [near-dup] components merged, one copy kept per cluster -> dedup/near/removals/
     tokenize           drop duplicates, score, [assemble] -> docs/ -> [chat ids + loss masks] -> tokens/<source>/
     pack               mixture plan, sample, shuffle, best-fit -> shards/ + index.json
 """
@@ -22,13 +24,14 @@ from curation.agent.redact import TrajectoryRedact
 from curation.agent.tokens import TrajectoryTokenizer
 from curation.assemble.step import RepoAssembler
 from curation.decontam.step import Decontaminate
+from curation.dedup.cluster import NearDedupCluster, NearDedupComponents
 from curation.dedup.exact import ContentHasher, ExactDedupFilter, ExactDedupPlan
 from curation.dedup.near import (
     MinhashSigner,
     NearDedupBuckets,
-    NearDedupCluster,
     NearDedupFilter,
     NearRepoDedupFilter,
+    cluster_tasks,
 )
 from curation.documents import META_COLUMNS
 from curation.filters.step import CodeFileFilter
@@ -91,6 +94,7 @@ def recipe(ctx: StepContext) -> list[Run]:
     cfg, out = ctx.config, ctx.layout
     tasks, workers = cfg.executor.tasks, cfg.executor.workers
     bucket_tasks = cfg.dedup.near.bucket_tasks if cfg.dedup.near else 1
+    clusters = cluster_tasks(cfg)
 
     # Redaction before the hashes: exact and near dedup compare the text that is trained on.
     # Trajectories after the progress meter: its totals are the bytes ingest assigned each task.
@@ -107,10 +111,12 @@ def recipe(ctx: StepContext) -> list[Run]:
     runs = [
         Run("ingest", tasks, workers, ingest + [DocSink(out.filtered, merged_columns(ingest))]),
         Run("near_repo_buckets", bucket_tasks, min(workers, bucket_tasks), build(ctx, repo(NearDedupBuckets, ctx))),
-        Run("near_repo_cluster", 1, 1, build(ctx, repo(NearDedupCluster, ctx))),
+        Run("near_repo_components", clusters, min(workers, clusters), build(ctx, repo(NearDedupComponents, ctx))),
+        Run("near_repo_cluster", clusters, min(workers, clusters), build(ctx, repo(NearDedupCluster, ctx))),
         Run("dedup", cfg.dedup.tasks, min(workers, cfg.dedup.tasks), build(ctx, ExactDedupPlan)),
         Run("near_buckets", bucket_tasks, min(workers, bucket_tasks), build(ctx, NearDedupBuckets)),
-        Run("near_cluster", 1, 1, build(ctx, NearDedupCluster)),
+        Run("near_components", clusters, min(workers, clusters), build(ctx, NearDedupComponents)),
+        Run("near_cluster", clusters, min(workers, clusters), build(ctx, NearDedupCluster)),
         Run("tokenize", tasks, workers, curate + [DocSink(out.docs, columns)] + tokenize),
         Run("pack", 1, 1, build(ctx, MixPackStep, PackStep)),
     ]
