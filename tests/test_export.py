@@ -362,7 +362,7 @@ def test_help_has_an_example():
 def masked_shards(run, rows, telechat3, tmp_path_factory) -> Path:
     """The run's rows with a span inside the first document of every row masked, as a tool
     response in an agent trajectory is: real tokens the model reads but is not trained to say."""
-    from curation.pack import ShardWriter
+    from curation.mixture.shards import ShardWriter
     from curation.pack.packer import PackedRow
     from curation.tokenize import load_tokenizer
 
