@@ -5,7 +5,7 @@
 Per repository family, one process (so MB/s is per core), over the same bytes:
   parse      tree-sitter parse of every supported file (the bare cost)
   tokenize   TeleChat3 encode of every file (what the tokenize step pays anyway)
-  assemble   curation.repo.assemble.assemble_repository: parse + imports + resolve + order +
+  assemble   curation.assemble.repository.assemble_repository: parse + imports + resolve + order +
              tokenize + chunking, FIM off; and again with FIM (char mode, rate 0.5)
   graph      assemble minus tokenize: what repository-level documents add to the pipeline
 Bytes are those of all files of the repository (source and other text), as the step sees them.
@@ -34,12 +34,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench_imports import find_corpus, registry_repositories
 
-    from curation.fim import FimSentinels
+    from curation.tokenize.fim import FimSentinels
     from curation.ingest.languages import detect_language, vendored_reason
-    from curation.repo.assemble import FimSettings, RepoFile, assemble_repository
+    from curation.assemble.repository import FimSettings, RepoFile, assemble_repository
     from curation.repo.graph import read_repository
     from curation.repo.parsing import SUPPORTED_LANGUAGES, parse
-    from curation.repo.settings import FimSentinelPieces, SeparatorPieces, resolve_sentinels, resolve_separators
+    from curation.assemble.repository import resolve_separators
+    from curation.config.assemble import FimSentinelPieces, SeparatorPieces
+    from curation.tokenize.fim import resolve_sentinels
     from curation.tokenize.tokenizer import load_tokenizer
 
     src = find_corpus(args.corpus)

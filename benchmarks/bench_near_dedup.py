@@ -345,7 +345,7 @@ def print_memory(by_scale: dict[int, dict], states: dict[int, dict], sizes: dict
 
 
 def main() -> None:
-    from curation.config import NearDedupConfig
+    from curation.config.pipeline import NearDedupConfig
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
@@ -362,7 +362,7 @@ def main() -> None:
         parser.error("--scales: increasing positive integers, e.g. 1 2 4")
 
     near = NearDedupConfig()
-    bands, rows = near.bands_rows()
+    bands, rows = bands_rows(near)
     base = {"tasks": args.tasks, "n_grams": near.n_grams, "num_perm": near.num_perm, "bands": bands, "rows": rows,
             "seed": near.seed, "normalize": near.normalize_identifiers, "threshold": near.threshold}
     root, files = corpus_files(args.corpus)

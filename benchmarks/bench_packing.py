@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--tokenizer", default=str(ROOT.parent / "shared" / "tokenizers" / "telechat3"))
     args = ap.parse_args()
 
-    from curation.pack import ConcatPacker
+    from curation.pack.packer import ConcatPacker
     from curation.pack.bestfit import BestFitPacker
     from curation.tokenize import load_tokenizer
 

@@ -1,10 +1,15 @@
-"""`curate`: a thin command line over the library. Heavy imports happen inside the commands."""
+"""`curate`: a thin command line over the library.
+
+This module is the tool's whole interface (every command, its arguments and an example) and
+imports nothing but the standard library, so `curate --help` is instant. A command's code is
+imported when that command runs, by the module path in `HANDLERS` (pip's lazy command registry).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-import time
 from pathlib import Path
 
 EXAMPLES = {
@@ -25,6 +30,46 @@ EXAMPLES = {
   curate status out/stage1 --json""",
 }
 
+EXAMPLES.update({
+    "train-quality": """examples:
+  # code-related text vs general prose, from data every machine can fetch (the acceptance run)
+  curate train-quality --positive registry-docs:.cache/corpus/src --negative debian-prose \\
+      --name code_text --out models/code_text.bin
+  # two sources of your own
+  curate train-quality --positive docs.jsonl --negative web.parquet --out models/code_text.bin
+  # one file with a label column
+  curate train-quality --input labelled.parquet --label-key label --positive-label good --out models/quality.bin""",
+    "recall-text": """example:
+  # seeds -> train -> recall from the pool -> retrain on seeds + recalled, twice
+  curate recall-text --seeds registry-docs:.cache/corpus/src --pool web.jsonl --rounds 2 \\
+      --threshold 0.5 --out out/recall
+  # then score with the last round's model in a pipeline, and threshold in YAML:
+  #   quality: {models: {code_text: out/recall/round1.bin}}
+  #   thresholds: {score_code_text_v1: {min: 0.5, kinds: [text]}}""",
+})
+
+PLAN_HELP = "Plan a mixture: tokens available and targeted per source, epochs, warnings; writes plan.json."
+PLAN_EXAMPLE = """example:
+  curate plan mixtures/stage1_8k.yaml --tokens out/stage1/tokens
+  curate plan mixtures/stage1_8k.yaml --tokens out/stage1/tokens --out out/stage1/plan.json
+
+The table shows, per source: documents and tokens available (ids + one EOS each), the share the
+mixture asks for, the target tokens, the share they give, and epochs = target / available.
+Exit status 1 when a required source has no tokens."""
+
+
+# command -> "module:function" that runs it (imported only when the command is used)
+HANDLERS = {
+    "run": "curation.commands:cmd_run",
+    "validate": "curation.commands:cmd_validate",
+    "inspect": "curation.commands:cmd_inspect",
+    "demo": "curation.commands:cmd_demo",
+    "status": "curation.commands:cmd_status",
+    "plan": "curation.mixture.cli:cmd_plan",
+    "train-quality": "curation.quality.cli:cmd_train_quality",
+    "recall-text": "curation.quality.cli:cmd_recall_text",
+}
+
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: out/<pipeline name>)")
@@ -36,6 +81,16 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="read at most N files per input per task (a quick small run)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set pack.seq_len=4096 (value parsed as YAML)")
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="split and training seed (default 0); same seed, same model")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of each label's files (default 0.2)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--lr", type=float, default=0.5)
+    p.add_argument("--word-ngrams", type=int, default=2, help=">= 2 (see curation/quality/fasttext_train.py)")
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--text-key", default="text", help="text column of jsonl/parquet sources (default text)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,12 +128,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="an output folder of `curate run`")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
 
-    from curation.mixture.cli import add_plan_parser
-    from curation.quality.cli import add_parsers as add_quality_parsers
-
     add_plan_parser(sub)
     add_quality_parsers(sub)
     return parser
+
+
+def add_plan_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("plan", help=PLAN_HELP, description=PLAN_HELP, epilog=PLAN_EXAMPLE,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mixture", type=Path, help="mixture config (mixtures/*.yaml)")
+    p.add_argument("--tokens", type=Path, required=True, help="the tokens folder of a run: OUT/tokens")
+    p.add_argument("--out", type=Path, help="where to write plan.json (default: next to the tokens folder)")
+    return p
+
+
+def add_quality_parsers(sub) -> None:
+    def command(name, help):
+        return sub.add_parser(name, help=help, description=help, epilog=EXAMPLES[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("train-quality", "Train a fastText classifier from labelled documents; report held-out precision, recall, F1.")
+    p.add_argument("--positive", action="append", default=[], metavar="SOURCE", help="documents of the positive label (repeatable)")
+    p.add_argument("--negative", action="append", default=[], metavar="SOURCE", help="documents of the negative label (repeatable)")
+    p.add_argument("--input", action="append", default=[], metavar="SOURCE", help="documents labelled by --label-key")
+    p.add_argument("--label-key", help="label column of --input sources")
+    p.add_argument("--positive-label", default="code_related", help="name of the positive label (default code_related)")
+    p.add_argument("--negative-label", default="general", help="name of the negative label (default general)")
+    p.add_argument("--max-per-label", type=int, help="sample at most this many documents per label")
+    p.add_argument("--name", default="code_text", help="score name: documents get score_<name>_v<version> (default code_text)")
+    p.add_argument("--version", type=int, default=1, help="score version (default 1)")
+    p.add_argument("--out", type=Path, required=True, help="model file (.bin); the report goes to <out>.json")
+    _train_options(p)
+
+    p = command("recall-text", "Recall code-related text from a pool: seed, train, recall, retrain (DeepSeek-Coder / OpenCoder).")
+    p.add_argument("--seeds", action="append", required=True, metavar="SOURCE", help="code-related seed documents (repeatable)")
+    p.add_argument("--pool", action="append", required=True, metavar="SOURCE", help="general text to recall from (repeatable)")
+    p.add_argument("--pool-label-key", help="a column with true labels in the pool: report precision and recall per round")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--threshold", type=float, default=0.5, help="recall documents with P(code_related) >= this")
+    p.add_argument("--out", type=Path, required=True, help="folder for round<k>.bin, round<k>.recalled.jsonl, recall_report.json")
+    _train_options(p)
+
+
+def handler(command: str):
+    module, _, function = HANDLERS[command].partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,121 +181,21 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
-    from curation.schema import ConfigError
-
     try:
-        return handlers()[args.command](args)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return handler(args.command)(args)
     except KeyboardInterrupt:
         print("interrupted: re-run the same command to continue; finished tasks are skipped", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - the CLI's last line of defence: one clear line, not a traceback
-        from curation.pipeline import PipelineError
-        from curation.tokenize.tokenizer import TokenizerError
-
-        if isinstance(err, (PipelineError, TokenizerError, FileNotFoundError, ValueError, RuntimeError)):
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        raise
-
-
-def handlers() -> dict:
-    from curation.mixture.cli import cmd_plan
-    from curation.quality.cli import COMMANDS as QUALITY_COMMANDS
-
-    return {"run": cmd_run, "validate": cmd_validate, "inspect": cmd_inspect, "demo": cmd_demo, "status": cmd_status, "plan": cmd_plan,
-            **QUALITY_COMMANDS}
-
-
-def cmd_run(args) -> int:
-    from curation.config import load_pipeline
-
-    overrides = list(args.overrides)
-    for flag, key in (("executor", "executor.kind"), ("tasks", "executor.tasks"), ("workers", "executor.workers"),
-                      ("limit", "limit")):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    cfg = load_pipeline(args.pipeline, overrides)
-    out = args.out or Path("out") / cfg.name
-    run_config(cfg, args.pipeline, out)
-    return 0
-
-
-def run_config(cfg, config_path, out, *, tokenizer=None) -> None:
-    """Resolve the tokenizer, compile the runs, execute them and print the summary."""
-    from curation.inspect import DUCKDB_EXAMPLE, summary
-    from curation.pipeline import Layout, check_inputs, compile_runs, execute, guard_output_folder
-
-    check_inputs(cfg, config_path)
-    layout = Layout(out)
-    guard_output_folder(cfg, layout)
-    if tokenizer is None:
-        from curation.tokenize.tokenizer import load_tokenizer
-
-        tokenizer = load_tokenizer(cfg.tokenizer.name_or_path)
-    print(f"curate: {cfg.name} -> {layout.out}  (tokenizer {tokenizer.name}, {tokenizer.backend}, "
-          f"{cfg.executor.tasks} tasks x {cfg.executor.workers} workers)", flush=True)
-    if cfg.dedup.near:
-        near = cfg.dedup.near
-        bands, rows = near.bands_rows()
-        print(f"near-dedup: Jaccard >= {near.threshold} over {near.n_grams}-grams, {near.num_perm} permutations "
-              f"-> {bands} bands x {rows} rows", flush=True)
-    start = time.time()
-    runs = compile_runs(cfg, layout, config_path, tokenizer.path, tokenizer.name)
-    execute(runs, layout, executor=cfg.executor.model_dump(), progress=lambda msg: print(msg, flush=True))
-    print(f"\nDone in {time.time() - start:.1f}s\n")
-    print(summary(layout.out))
-    print()
-    print(DUCKDB_EXAMPLE.format(out=layout.out))
-
-
-def cmd_validate(args) -> int:
-    from curation.schema import ConfigError
-    from curation.validate import validate_file
-
-    failed = 0
-    for path in args.files:
-        try:
-            kind = validate_file(path)
-            print(f"ok    {path} ({kind})")
-        except ConfigError as err:
-            failed += 1
-            print(f"error {err}")
-    return 1 if failed else 0
-
-
-def cmd_inspect(args) -> int:
-    import duckdb
-
-    from curation.inspect import query, summary
-
-    try:
-        print(query(args.out, args.sql) if args.sql else summary(args.out))
-    except duckdb.Error as err:
-        print(f"error: {args.out}: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def cmd_demo(args) -> int:
-    from curation.demo import run_demo
-
-    run_demo(out=args.out, tokenizer=args.tokenizer, tasks=args.tasks, workers=args.workers)
-    return 0
-
-
-def cmd_status(args) -> int:
-    """Exit code 1 when a task failed, so scripts can tell."""
-    import json
-
-    from curation.status import format_status, status
-
-    data = status(args.out)
-    print(json.dumps(data, indent=2) if args.json else format_status(data))
-    return 1 if any(stage["state"] == "failed" for stage in data["stages"]) else 0
+        # Our own errors (curation.errors.CurationError) say which exit code they mean: 2 for a
+        # config that is wrong, 1 for a run that failed.
+        code = getattr(err, "exit_code", None)
+        if code is None and isinstance(err, (FileNotFoundError, ValueError, RuntimeError)):
+            code = 1
+        if code is None:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -13,6 +13,17 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from curation.config.pipeline import PipelineConfig
+from curation.ingest.sources import installed_distributions
+from curation.load import resolve_pipeline
+from curation.pipeline import run_pipeline
+from curation.schema import read_yaml, validate
+from curation.tokenize.tokenizer import (
+    TokenizerError,
+    load_fallback_tokenizer,
+    load_tokenizer,
+)
+
 FALLBACK_SAMPLE_BYTES = 4 * 2**20
 
 
@@ -31,9 +42,6 @@ def project_checkout() -> Path | None:
 
 
 def demo_config(tokenizer_path: str | None = None, tasks: int | None = None, workers: int | None = None):
-    from curation.config import PipelineConfig, read_yaml
-    from curation.schema import validate
-
     config_path = packaged("pipelines", "demo.yaml")
     data = read_yaml(config_path)
     data["filters"] = str(packaged("filters", "code.yaml"))
@@ -49,7 +57,6 @@ def demo_config(tokenizer_path: str | None = None, tasks: int | None = None, wor
 
 def _sample_texts(cfg, limit_bytes: int):
     """Real code of the demo's own inputs, to train the fallback tokenizer on."""
-    from curation.ingest.sources import installed_distributions
 
     names = cfg.inputs["installed"].names
     seen = 0
@@ -68,8 +75,6 @@ def _sample_texts(cfg, limit_bytes: int):
 
 
 def resolve_demo_tokenizer(requested: str | None, cfg):
-    from curation.tokenize.tokenizer import TokenizerError, load_fallback_tokenizer, load_tokenizer
-
     name = requested or os.environ.get("CURATION_TOKENIZER") or cfg.tokenizer.name_or_path
     try:
         return load_tokenizer(name)
@@ -85,9 +90,7 @@ def resolve_demo_tokenizer(requested: str | None, cfg):
 
 
 def run_demo(out: Path, tokenizer: str | None = None, tasks: int | None = None, workers: int | None = None) -> None:
-    from curation.cli import run_config
-
     cfg, config_path = demo_config(tokenizer, tasks, workers)
     tok = resolve_demo_tokenizer(tokenizer, cfg)
     cfg = cfg.model_copy(update={"tokenizer": cfg.tokenizer.model_copy(update={"name_or_path": tok.path})})
-    run_config(cfg, config_path, out, tokenizer=tok)
+    run_pipeline(resolve_pipeline(cfg, config_path), out, tokenizer=tok)

@@ -30,8 +30,14 @@ from pathlib import Path
 from datatrove.executor import LocalPipelineExecutor, SlurmPipelineExecutor
 from datatrove.utils.stats import PipelineStats
 
-from curation.pipeline import PipelineError
 from curation.schema import ConfigError
+from curation.status import JobRecord, last_error, slurm_queue, slurm_task_end
+
+
+class PipelineError(RuntimeError):
+    """A run did not complete: names the run, the tasks and their logs."""
+
+    exit_code = 1
 
 
 class ExecutorError(PipelineError):
@@ -108,7 +114,6 @@ class TaskProcessExecutor(LocalPipelineExecutor):
 def run_stage(*, kind: str, name: str, pipeline: list, tasks: int, workers: int, logging_dir: str,
               settings: dict | None = None) -> dict[int, str]:
     """Run the incomplete tasks of one stage to the end; {rank: problem} for those that failed."""
-    from curation.status import JobRecord
 
     runners = {"local": _run_local, "slurm": _run_slurm, "ray": _run_ray}
     if kind not in runners:
@@ -184,8 +189,6 @@ def default_venv_activate() -> str | None:
 def _run_slurm(*, name, pipeline, tasks, workers, logging_dir, settings, record) -> dict[int, str]:
     import shutil
 
-    from curation.status import slurm_queue, slurm_task_end
-
     for tool in ("sbatch", "squeue", "scontrol", "scancel"):
         if shutil.which(tool) is None:
             raise ExecutorError(f"executor.kind is slurm but `{tool}` is not on PATH: run curate where Slurm's "
@@ -229,7 +232,6 @@ def _run_slurm(*, name, pipeline, tasks, workers, logging_dir, settings, record)
 
 def _wait_slurm(job_id: str, name: str) -> None:
     """Until no task of the job is queued or running; a job that can never start is cancelled."""
-    from curation.status import slurm_queue
 
     failures = 0
     while True:
@@ -298,8 +300,6 @@ def _check_ray_fits(cpus: int, mem_per_cpu_gb: float, address: str) -> None:
 
 def _run_ray(*, name, pipeline, tasks, workers, logging_dir, settings, record) -> dict[int, str]:
     from datatrove.executor import RayPipelineExecutor
-
-    from curation.status import last_error
 
     address = _connect_ray(settings.get("ray_address"))
     cpus, mem = settings.get("cpus_per_task", 1), settings.get("mem_per_cpu_gb", 2)

@@ -82,7 +82,7 @@ def summary_data(out: str | Path) -> dict:
         kept = con.execute(f"SELECT coalesce(sum(CASE WHEN unit = 'repo' THEN {files} ELSE 1 END), 0) FROM docs"
                            ).fetchall()[0][0]
     # Walk the steps backwards from what was kept: in = out + dropped.
-    order = ["ingest", "filter", "near_dup_repo", "exact_dedup", "near_dup", "quality", "syntax"]
+    order = run_record(out).get("removed_steps") or sorted(removed_by_step)  # the recipe's order
     flowing = kept
     rows = []
     for step in reversed(order):
@@ -135,3 +135,12 @@ Look inside with DuckDB (or: curate inspect {out} --sql "...")
   SELECT lang, count(*) AS files, sum(size_bytes) AS bytes FROM '{out}/docs/*.parquet' GROUP BY lang ORDER BY files DESC;
   SELECT step, reason, count(*) FROM '{out}/removed/*/*.parquet' GROUP BY ALL ORDER BY 3 DESC;
   SELECT len(input_ids), len(cu_seqlens) - 1 AS segments FROM '{out}/shards/*.parquet' LIMIT 5;"""
+
+
+def run_record(out: str | Path) -> dict:
+    """OUT/run.json: the config, its fingerprint, and the stages and removed/ steps of its recipe."""
+    try:
+        return json.loads((Path(out) / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+

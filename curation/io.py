@@ -8,7 +8,10 @@ is a check the next stage can make.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +80,46 @@ TOKENS_SCHEMA = pa.schema(
 )
 
 
+ARROW_TYPES = {"float64": pa.float64(), "string": pa.string(), "int64": pa.int64(), "bool": pa.bool_(),
+               "map<string,float64>": pa.map_(pa.string(), pa.float64()),
+               "map<string,int64>": pa.map_(pa.string(), pa.int64()), "list<string>": pa.list_(pa.string())}
+
+
+def arrow_type(name: str) -> pa.DataType:
+    """The Arrow type of a docs/ column declared by name ("float64", "list<string>", ...)."""
+    try:
+        return ARROW_TYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown column type {name!r}; known: {sorted(ARROW_TYPES)}") from None
+
+
 def task_file(folder: str | Path, rank: int) -> Path:
     return Path(folder) / f"{rank:05d}.parquet"
 
 
-def write_table_atomic(table: pa.Table, path: str | Path) -> None:
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path beside `path`; renamed onto it when the block ends cleanly, removed
+    when it raises. A reader never sees a half-written file under the final name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTIONS)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
+
+
+def write_table_atomic(table: pa.Table, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTIONS)
+
+
+def write_json_atomic(path: str | Path, data: Any, *, indent: int | None = 1) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=indent))
 
 
 class ParquetSink:

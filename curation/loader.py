@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from curation.pack.shards import INDEX_FILE
+from curation.mixture.shards import INDEX_FILE
 
 
 class ShardLoader:

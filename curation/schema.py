@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 
@@ -16,6 +17,8 @@ class StrictModel(BaseModel):
 
 class ConfigError(ValueError):
     """A config file is unreadable or invalid. The message names the file, key path and reason."""
+
+    exit_code = 2  # `curate` exits 2 for a config to fix, 1 for a run that failed
 
 
 def format_validation_error(source: str | Path, err: ValidationError) -> str:
@@ -34,3 +37,32 @@ def validate(model: type[BaseModel], data: Any, source: str | Path) -> BaseModel
         return model.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(source, err)) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's data; unreadable or invalid YAML is a ConfigError naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = ""
+        mark = getattr(err, "problem_mark", None)
+        if mark is not None:
+            where = f" (line {mark.line + 1}, column {mark.column + 1})"
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+
+
+def load_model(model: type[BaseModel], path: str | Path) -> BaseModel:
+    """A YAML file validated against `model`; errors name the file, key path and reason."""
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return validate(model, data, path)
+

@@ -20,9 +20,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from curation.io import write_json_atomic
+
 RECORD = "job.json"
-# The stages in pipeline order (curation.pipeline.compile_runs); others are listed after them.
-STAGE_ORDER = ["ingest", "dedup", "near_buckets", "near_cluster", "tokenize", "pack"]
 
 
 # --- the record a stage run leaves -----------------------------------------------------------
@@ -57,10 +57,7 @@ class JobRecord:
         self.update(finished=time.time(), problems={str(r): p for r, p in sorted(problems.items())})
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2))
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, self.data, indent=2)
 
 
 def read_record(logging_dir) -> dict | None:
@@ -129,9 +126,17 @@ def _driver_alive(record: dict) -> bool:
     return True
 
 
+def run_stages(out: Path) -> list[str]:
+    """The stages of a run in recipe order, as the driver recorded them in OUT/run.json."""
+    try:
+        return list(json.loads((out / "run.json").read_text()).get("stages") or [])
+    except (OSError, ValueError):
+        return []
+
+
 def _stage_folders(logs: Path) -> list[Path]:
     folders = [p for p in logs.iterdir() if p.is_dir() and ((p / RECORD).exists() or (p / "completions").is_dir())]
-    order = {name: i for i, name in enumerate(STAGE_ORDER)}
+    order = {name: i for i, name in enumerate(run_stages(logs.parent))}
     return sorted(folders, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 

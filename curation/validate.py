@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curation.schema import ConfigError
+from curation.config.mixture import MixtureConfig
+from curation.filters.ruleset import load_rules
+from curation.layout import Layout
+from curation.load import load_pipeline
+from curation.recipe import recipe
+from curation.schema import ConfigError, load_model, read_yaml
+from curation.steps import StepContext
 
 
 def detect_kind(path: Path, data) -> str:
@@ -23,23 +29,15 @@ def detect_kind(path: Path, data) -> str:
 
 
 def validate_file(path: str | Path) -> str:
-    from curation.config import check_references, load_pipeline, read_yaml
-
+    """The kind of config `path` is; raises ConfigError naming the file, key and reason."""
     path = Path(path)
     data = read_yaml(path)
     kind = detect_kind(path, data)
     if kind == "pipeline":
-        cfg = load_pipeline(path)
-        check_references(cfg, path)
+        pipeline = load_pipeline(path, check_inputs=False)
+        recipe(StepContext(pipeline=pipeline, layout=Layout(Path.cwd() / "out" / pipeline.config.name)))
     elif kind == "filters":
-        from curation.filters.rules import load_rules
-
         load_rules(path)
     else:
-        from curation.mixture_config import MixtureConfig
-        from curation.schema import validate
-
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        validate(MixtureConfig, data, path)
+        load_model(MixtureConfig, path)
     return kind

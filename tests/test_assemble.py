@@ -11,12 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import load_benchmark
 
+from curation.assemble.repository import (
+    RepoFile,
+    assemble_repository,
+    resolve_separators,
+)
+from curation.config.assemble import SeparatorPieces
 from curation.ingest.languages import detect_language
-from curation.repo.assemble import RepoFile, assemble_repository
-from curation.repo.settings import SeparatorPieces, resolve_separators
 from curation.schema import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,7 +187,9 @@ def test_repo_assembler_step_groups_repositories_and_passes_text_through(tok, te
     import yaml
     from datatrove.data import Document
 
-    from curation.repo.step import RepoAssembler, SyntaxTagger
+    from curation.assemble.step import RepoAssembler
+    from curation.config.assemble import FimConfig, RepoAssembleConfig
+    from curation.repo.step import SyntaxTagger
 
     yaml_files = package_repo(yaml)
     broken = RepoFile("mini@1:bad.py", "bad.py", "def f(:\n  return )))\n", "python")
@@ -192,8 +197,10 @@ def test_repo_assembler_step_groups_repositories_and_passes_text_through(tok, te
             broken]
     text_doc = Document(text="plain prose", id="t1", metadata={"source": "text", "kind": "text"})
     stream = _docs(yaml_files, "yaml") + [text_doc] + _docs(mini, "mini")
-    tagger = SyntaxTagger(str(tmp_path / "removed"), drop=True, max_error_fraction=0.05, keep_imports=True)
-    step = RepoAssembler(str(telechat3), 4095, fim={"rate": 0.5, "mode": "syntax"})
+    tagger = SyntaxTagger(removed_folder=str(tmp_path / "removed"), drop=True, max_error_fraction=0.05,
+                          keep_imports=True)
+    step = RepoAssembler(tokenizer_path=str(telechat3), assemble=RepoAssembleConfig(), max_tokens=4095,
+                         fim=FimConfig(rate=0.5, mode="syntax"))
     out = list(step.run(tagger.run(iter(stream), rank=0), rank=0))
     tagger.exclusion_writer.close()
     removed = pq.read_table(tmp_path / "removed" / "syntax" / "00000.parquet").to_pylist()
@@ -216,7 +223,8 @@ def test_repo_assembler_step_groups_repositories_and_passes_text_through(tok, te
     # a repository that comes back after another one would repeat ids: refused
     again = _docs(mini[:1], "mini") + _docs(yaml_files[:1], "yaml") + _docs(mini[1:2], "mini")
     with pytest.raises(ValueError, match="mini@1 .* two separate runs"):
-        list(RepoAssembler(str(telechat3), 4095).run(iter(again), rank=0))
+        list(RepoAssembler(tokenizer_path=str(telechat3), assemble=RepoAssembleConfig(), max_tokens=4095)
+             .run(iter(again), rank=0))
 
 
 def test_syntax_tagger_sets_signals_without_dropping_by_default():

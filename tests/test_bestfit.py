@@ -6,11 +6,12 @@ import math
 from collections import Counter
 
 import pytest
-
-from curation.pack import ConcatPacker, ShardWriter, read_shard_docs
-from curation.pack.bestfit import BestFitPacker
-from curation.tokenize import load_tokenizer
 from realcode import real_code_docs
+
+from curation.mixture.shards import ShardWriter, read_shard_docs
+from curation.pack.bestfit import BestFitPacker
+from curation.pack.packer import ConcatPacker
+from curation.tokenize import load_tokenizer
 
 EOS, PAD = 2, 3
 

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, run_cli, write_config
 
 pytestmark = pytest.mark.slow

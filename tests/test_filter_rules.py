@@ -13,7 +13,9 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from curation.filters.rules import RuleSet, Thresholds, check, evaluate_all, file_stats, load_rules
+from curation.filters.measures import file_stats
+from curation.filters.rules import check, evaluate_all
+from curation.filters.ruleset import RuleSet, Thresholds, load_rules
 from curation.schema import ConfigError
 
 CODE_YAML = Path(__file__).resolve().parents[1] / "filters" / "code.yaml"
@@ -32,6 +34,7 @@ def _real_python_files(count: int) -> list[Path]:
     import importlib
     import logging
     import unittest
+
     import yaml
 
     packages = (pydantic, yaml, json, email, http, logging, importlib, asyncio, unittest)
@@ -230,3 +233,36 @@ def test_unknown_line_pattern_and_bad_regex(tmp_path):
     path.write_text("encoded_patterns: {broken: '[a-z'}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"encoded_patterns: .*broken: invalid regex"):
         load_rules(path)
+
+
+def test_encoded_data_gates_never_rule_out_a_match(registry_corpus):
+    """The hand-stated gates of the shipped patterns are exact: wherever the regex matches, the
+    gate lets the file through (real files, and encoded blobs planted in real code)."""
+    import base64
+    import random
+    import re
+
+    from curation.filters.gates import run_gate
+    from curation.filters.ruleset import DEFAULT_ENCODED_PATTERNS
+
+    rng = random.Random(7)
+    files = sorted(p for p in registry_corpus.rglob("*") if p.is_file() and p.suffix in {".py", ".js", ".c", ".go", ".rs",
+                                                                                           ".java", ".h", ".json"})
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in rng.sample(files, 400)]
+    blob = bytes(rng.randrange(256) for _ in range(300))
+    planted = [base64.b64encode(blob).decode(), ", ".join(f"0x{b:02x}" for b in blob),
+               "\n".join(" ".join(f"{b:02X}" for b in blob[i:i + 16]) for i in range(0, 300, 16)),
+               "".join(f"\\x{b:02x}" for b in blob), "".join(f"\\u{b:04x}" for b in blob)]
+    texts += [t[: len(t) // 2] + "\nDATA = '" + p + "'\n" + t[len(t) // 2:] for t, p in zip(texts, planted * 20)]
+    for name, pattern in DEFAULT_ENCODED_PATTERNS.items():
+        regex, gate = re.compile(pattern), run_gate(re.compile(pattern))
+        assert gate is not None, name
+        matched = ruled_out = 0
+        for text in texts:
+            data = text.encode("utf-8", "surrogatepass")
+            passes = gate.may_match(data, lambda: b" ".join(data.split()))
+            if regex.search(text):
+                matched += 1
+                assert passes, f"{name}: the gate rules out a text its pattern matches"
+            ruled_out += not passes
+        assert matched >= 20 and ruled_out > len(texts) // 2, (name, matched, ruled_out)

@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from curation.fim import (
+from curation.config.assemble import FimSentinelPieces, SeparatorPieces
+from curation.schema import ConfigError
+from curation.tokenize.fim import (
     FimSentinels,
     apply_fim,
     decode_continuation,
     encode_continuation,
     fim_rng,
+    resolve_sentinels,
     syntax_spans,
     undo_fim,
 )
-from curation.repo.settings import FimSentinelPieces, SeparatorPieces, resolve_sentinels
-from curation.schema import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +172,12 @@ def test_repo_chunks_carry_fim_on_one_file_at_the_configured_rate(tok, sentinels
     import rich
     import yaml
 
-    from curation.repo.assemble import FimSettings, RepoFile, assemble_repository
-    from curation.repo.settings import resolve_separators
+    from curation.assemble.repository import (
+        FimSettings,
+        RepoFile,
+        assemble_repository,
+        resolve_separators,
+    )
 
     seps = resolve_separators(tok, SeparatorPieces())
     chunks, by_path = [], {}

@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 
 from curation.ingest import languages as L
-from curation.ingest.languages import (
+from curation.ingest.filetypes import (
     BINARY_EXTENSIONS,
-    LANGUAGE_KIND,
     binary_extension_reason,
-    detect_language,
     generated_reason,
     is_probably_binary,
-    language_kind,
     vendored_reason,
 )
+from curation.ingest.languages import LANGUAGE_KIND, detect_language, language_kind
 
 # ---------------------------------------------------------------------------
 # detect_language: a table of paths

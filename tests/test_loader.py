@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
+from realcode import real_code_docs
 
-import curation.pack.shards as shards_mod
+import curation.mixture.shards as shards_mod
 from curation.loader import ShardLoader
-from curation.pack import ShardWriter
+from curation.mixture.shards import ShardWriter
 from curation.pack.bestfit import BestFitPacker
 from curation.tokenize import load_tokenizer
-from realcode import real_code_docs
 
 SEQ_LEN = 1024
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from realcode import real_code_docs
 
+from curation.config.mixture import MixtureConfig
 from curation.io import TOKENS_SCHEMA, write_table_atomic
 from curation.mixture import available_tokens, format_plan, load_mixture, plan_mixture
 from curation.mixture.mix import mix_shards
-from curation.mixture_config import MixtureConfig
-from curation.pack import read_shard_docs
+from curation.mixture.shards import read_shard_docs
 from curation.tokenize import load_tokenizer
-from realcode import real_code_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 # Which package's files play which source: `math` is left out on purpose (an optional source

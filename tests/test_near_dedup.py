@@ -16,7 +16,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import ROOT, run_cli, write_config
 
 LICENSE_MIT = ("MIT License\n\nPermission is hereby granted, free of charge, to any person obtaining a copy of this "
@@ -30,6 +29,7 @@ LICENSE_MIT = ("MIT License\n\nPermission is hereby granted, free of charge, to 
 
 def originals() -> list[Path]:
     import json
+
     import yaml as yaml_pkg
 
     files = [p for p in sorted(Path(yaml_pkg.__file__).parent.glob("*.py")) if p.stat().st_size > 4000]

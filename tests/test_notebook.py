@@ -6,7 +6,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
 from realcode import SITE_PACKAGES, real_code_docs, real_code_files
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curation.pack import ConcatPacker, ShardWriter, read_shard_docs
+from curation.mixture.shards import ShardWriter, read_shard_docs
+from curation.pack.packer import ConcatPacker
 from curation.tokenize import load_fallback_tokenizer, load_tokenizer
 
 TELECHAT3 = Path(__file__).resolve().parents[2] / "shared" / "tokenizers" / "telechat3"

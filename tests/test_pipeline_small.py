@@ -8,7 +8,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from checks import accounted_ids, check_shards, expected_ids_of_collection
 from conftest import ROOT, run_cli, write_config
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-
 from conftest import ROOT, run_cli, write_config
 
 

@@ -24,9 +24,8 @@ from curation.ingest.sources import (
     SourceError,
     discover_repos,
     installed_distributions,
-    iter_table_rows,
 )
-from curation.ingest.tables import shard_of
+from curation.ingest.tables import iter_table_rows, shard_of
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",

@@ -11,7 +11,6 @@ from collections import defaultdict
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
 import shutil
+import subprocess
+import sys
 import sysconfig
 import time
 from pathlib import Path
@@ -239,7 +243,13 @@ def test_fallback_trains_fast_and_round_trips(tmp_path, fallback_corpus, real_co
 
 def test_fallback_training_is_deterministic(tmp_path, fallback_corpus):
     first = load_fallback_tokenizer(tmp_path / "a", fallback_corpus[:150])
-    second = load_fallback_tokenizer(tmp_path / "b", fallback_corpus[:150])
+    # The same training in another process (another hash seed) writes the same files.
+    (tmp_path / "corpus.json").write_text(json.dumps(fallback_corpus[:150]))
+    code = ("import json, sys; from curation.tokenize.tokenizer import load_fallback_tokenizer; "
+            "load_fallback_tokenizer(sys.argv[1], json.loads(open(sys.argv[2]).read()))")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "b"), str(tmp_path / "corpus.json")], check=True,
+                   env={**os.environ, "PYTHONHASHSEED": "99"})
+    second = load_fallback_tokenizer(tmp_path / "b", [])
     a = (tmp_path / "a" / "curation-demo-bpe-16k" / "tokenizer.json").read_bytes()
     b = (tmp_path / "b" / "curation-demo-bpe-16k" / "tokenizer.json").read_bytes()
     assert a == b and first.files_sha256 == second.files_sha256

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datatrove.data import DocumentsPipeline
+import duckdb
+import xxhash
+from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curation.documents import RemovedDocRow
-from curation.io import REMOVED_SCHEMA, ParquetSink, task_file, write_table_atomic
-from curation.steps import expect_task_files
+from curation.dedup.near import near_folders, near_levels
+from curation.io import task_file, write_table_atomic
+from curation.steps import Described, DropStep, expect_task_files
 
 STEP = "exact_dedup"
 
@@ -25,14 +27,16 @@ KEEP_ORDER_SQL = "CASE license_class WHEN 'permissive' THEN 0 WHEN 'none' THEN 1
 
 
 def content_hash(text: str) -> str:
-    import xxhash
-
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
 
 
-class ContentHasher(PipelineStep):
+class ContentHasher(Described, PipelineStep):
     name = "hash"
     type = "#️⃣ - HASHER"
+
+    @classmethod
+    def from_config(cls, ctx) -> ContentHasher:
+        return cls()  # every pipeline hashes: exact dedup and docs/ content_hash read it
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
@@ -41,7 +45,7 @@ class ContentHasher(PipelineStep):
             yield doc
 
 
-class ExactDedupPlan(PipelineStep):
+class ExactDedupPlan(Described, PipelineStep):
     """For the hash bucket `rank`: one row (id, kept_id, task) per document that is a duplicate."""
 
     name = "exact_dedup_plan"
@@ -56,9 +60,19 @@ class ExactDedupPlan(PipelineStep):
         self.output_folder = output_folder
         self.repo_removals_folder = repo_removals_folder
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        import duckdb
+    @classmethod
+    def from_config(cls, ctx) -> ExactDedupPlan | None:
+        cfg = ctx.config
+        if not cfg.dedup.exact:
+            return None
+        repo_level = "repo" in near_levels(cfg)
+        return cls(str(ctx.layout.filtered), cfg.executor.tasks, str(ctx.layout.exact),
+                   repo_removals_folder=str(near_folders(ctx.layout, "repo").removals) if repo_level else None)
 
+    def outputs(self) -> list[Path]:
+        return [Path(self.output_folder)]
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         files = [str(f) for f in expect_task_files(self.docs_folder, self.doc_tasks)]
         params = {"files": files, "world": world_size, "rank": rank}
         skip_removed_repos = ""
@@ -87,37 +101,34 @@ class ExactDedupPlan(PipelineStep):
         yield  # a generator, like every step
 
 
-class ExactDedupFilter(PipelineStep):
+class ExactDedupFilter(DropStep):
     """Drops this task's documents that the plan marked as duplicates."""
 
-    name = "exact_dedup"
-    type = "🫂 - DEDUP"
+    step = STEP
 
-    def __init__(self, plan_folder: str, plan_tasks: int, removed_folder: str):
-        super().__init__()
+    def __init__(self, *, plan_folder: str, plan_tasks: int, removed_folder: str):
+        super().__init__(removed_folder=removed_folder)
         self.plan_folder = plan_folder
         self.plan_tasks = plan_tasks
-        self.removed_folder = removed_folder
+        self._duplicates: dict[str, str] = {}
 
-    def _duplicates(self, rank: int) -> dict[str, str]:
-        import duckdb
+    @classmethod
+    def from_config(cls, ctx) -> ExactDedupFilter | None:
+        cfg = ctx.config
+        if not cfg.dedup.exact:
+            return None
+        return cls(plan_folder=str(ctx.layout.exact), plan_tasks=cfg.dedup.tasks, removed_folder=ctx.layout.removed)
 
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         files = [str(f) for f in expect_task_files(self.plan_folder, self.plan_tasks)]
         rows = duckdb.execute("SELECT id, kept_id FROM read_parquet($files) WHERE task = $rank",
                               {"files": files, "rank": rank}).fetchall()
-        return dict(rows)
+        self._duplicates = dict(rows)
+        yield from super().run(data, rank, world_size)
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        duplicates = self._duplicates(rank)
-        sink = ParquetSink(Path(self.removed_folder) / STEP, REMOVED_SCHEMA, to_row=RemovedDocRow(STEP))
-        sink.open(rank)
-        with sink:
-            for doc in data:
-                kept = duplicates.get(doc.id)
-                if kept is None:
-                    self.stat_update("forwarded")
-                    yield doc
-                    continue
-                self.stat_update("dropped")
-                doc.metadata.update(filter_reason="exact_duplicate", kept_id=kept, similarity=1.0)
-                sink.write(doc, rank)
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        kept = self._duplicates.get(doc.id)
+        if kept is None:
+            return True
+        doc.metadata.update(kept_id=kept, similarity=1.0)
+        return False, "exact_duplicate"

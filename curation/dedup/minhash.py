@@ -185,3 +185,9 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
         for row in range(rows):
             key = fmix64(key ^ values[..., row]) + np.uint64(_ATTEMPT_MIX)
     return key
+
+
+def bands_rows(near) -> tuple[int, int]:
+    """Bands x rows of a `dedup.near` config section: its threshold and the weight of missed pairs."""
+    return derive_bands(near.threshold, near.num_perm, 1 - near.false_negative_weight, near.false_negative_weight)
+

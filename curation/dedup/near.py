@@ -14,21 +14,68 @@ removes take no part: a cluster can never lose the copy that exact dedup kept.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import numpy as np
-from datatrove.data import DocumentsPipeline
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curation.documents import RemovedDocRow
-from curation.io import REMOVED_SCHEMA, ParquetSink, task_file, write_table_atomic
-from curation.steps import expect_task_files
+from curation.dedup.checks import check_edges, check_removals, check_signatures
+from curation.dedup.lsh import KeepCandidate, UnionFind, keep_order_key
+from curation.dedup.minhash import (
+    band_keys,
+    bands_rows,
+    densified,
+    estimate_jaccard,
+    is_empty_signature,
+    merge_raw,
+    raw_signature,
+    shingle_hashes,
+)
+from curation.io import ParquetSink, task_file, write_table_atomic
+from curation.steps import Described, DropStep, expect_task_files
 
 STEP = "near_dup"
 
 
+@dataclass(frozen=True)
+class NearFolders:
+    """The folders of one near-dedup level under dedup/near/ (repo level: dedup/near/repo/)."""
+
+    signatures: Path
+    edges: Path
+    removals: Path
+
+
+def near_folders(layout, level: str) -> NearFolders:
+    base = layout.near if level == "file" else layout.near / "repo"
+    return NearFolders(base / "signatures", base / "edges", base / "removals")
+
+
+@dataclass
+class RepoBins:
+    """The raw MinHash bins of one repository, merged file by file as its files arrive."""
+
+    key: str
+    raw: tuple
+    license_class: str | None
+
+
+def near_levels(cfg) -> list[str]:
+    """The near-dedup levels a pipeline runs, in run order: repositories first, then files."""
+    near = cfg.dedup.near
+    if near is None:
+        return []
+    return {"file": ["file"], "repo": ["repo"], "both": ["repo", "file"]}[near.level]
+
+
 def signature_schema(num_perm: int, bands: int):
-    import pyarrow as pa
 
     return pa.schema([
         ("id", pa.string()),
@@ -46,7 +93,6 @@ def _signatures_of(table) -> np.ndarray:
 
 def signature_matrix(column) -> np.ndarray:
     """uint32 (n, num_perm) from a column of signature blobs, fixed-size (Parquet) or not (DuckDB)."""
-    import pyarrow as pa
 
     n = len(column)
     if n == 0:
@@ -66,7 +112,7 @@ def repo_key(meta: dict) -> str:
     return f"{meta.get('repo')}@{meta.get('rev')}"
 
 
-class MinhashSigner(PipelineStep):
+class MinhashSigner(Described, PipelineStep):
     """Signature and band keys of every code document of this task, and, when `repo_folder` is
     given, of every repository as a whole (DeepSeek-Coder's repository-level dedup): the raw bins
     of a repository are the minimum of its files' raw bins, so no repository is held in memory.
@@ -76,32 +122,50 @@ class MinhashSigner(PipelineStep):
     type = "🫂 - DEDUP"
 
     def __init__(self, output_folder: str | None, *, n_grams: int, num_perm: int, bands: int, rows: int, seed: int,
-                 normalize_identifiers: bool, repo_folder: str | None = None):
+                 normalize_identifiers: bool, repo_folder: str | None = None, docs_folder: str | None = None):
+        """docs_folder: where the same run writes the documents (to check signature counts)."""
         super().__init__()
+        self.docs_folder = docs_folder
         self.output_folder, self.repo_folder = output_folder, repo_folder
         self.n_grams, self.num_perm, self.bands, self.rows = n_grams, num_perm, bands, rows
         self.seed, self.normalize_identifiers = seed, normalize_identifiers
 
-    def _row(self, doc_id: str, rank: int, row: int, license_class: str | None, sig: np.ndarray) -> dict:
-        from curation.dedup.minhash import band_keys
+    @classmethod
+    def from_config(cls, ctx) -> MinhashSigner | None:
+        near, levels = ctx.config.dedup.near, near_levels(ctx.config)
+        if not levels:
+            return None
+        bands, rows = bands_rows(near)
+        return cls(str(near_folders(ctx.layout, "file").signatures) if "file" in levels else None,
+                   n_grams=near.n_grams, num_perm=near.num_perm, bands=bands, rows=rows, seed=near.seed,
+                   normalize_identifiers=near.normalize_identifiers,
+                   repo_folder=str(near_folders(ctx.layout, "repo").signatures) if "repo" in levels else None,
+                   docs_folder=str(ctx.layout.filtered))
 
+    def outputs(self) -> list[Path]:
+        return [Path(f) for f in (self.output_folder, self.repo_folder) if f]
+
+    def check(self, rank: int) -> str | None:
+        for folder in self.outputs():
+            if problem := check_signatures(folder, self.docs_folder, rank):
+                return problem
+        return None
+
+    def _row(self, doc_id: str, rank: int, row: int, license_class: str | None, sig: np.ndarray) -> dict:
         return {"id": doc_id, "task": rank, "row": row, "license_class": license_class,
                 "signature": sig.astype("<u4").tobytes(),
                 "band_keys": band_keys(sig, self.bands, self.rows).tolist()}
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from contextlib import ExitStack
-
-        from curation.dedup.minhash import densified, is_empty_signature, merge_raw, raw_signature, shingle_hashes
-
         schema = signature_schema(self.num_perm, self.bands)
         files = ParquetSink(self.output_folder, schema) if self.output_folder else None
         repos = ParquetSink(self.repo_folder, schema) if self.repo_folder else None
-        current: list = [None, None, None]  # repo key, raw bins, license class
+        current: RepoBins | None = None  # the repository whose files are arriving
 
         def flush_repo():
-            if repos is not None and current[0] is not None and current[1][1].any():
-                repos.write(self._row(current[0], rank, repos.rows, current[2], densified(*current[1], self.seed)), rank)
+            if repos is not None and current is not None and current.raw[1].any():
+                repos.write(self._row(current.key, rank, repos.rows, current.license_class,
+                                      densified(*current.raw, self.seed)), rank)
                 self.stat_update("repos_signed")
 
         with ExitStack() as stack:
@@ -123,11 +187,11 @@ class MinhashSigner(PipelineStep):
                             self.stat_update("signed")
                     if repos is not None:
                         key = repo_key(doc.metadata)
-                        if key != current[0]:  # files of one repository arrive together
+                        if current is None or key != current.key:  # files of one repository arrive together
                             flush_repo()
-                            current[:] = [key, raw, doc.metadata.get("license_class")]
+                            current = RepoBins(key, raw, doc.metadata.get("license_class"))
                         else:
-                            current[1] = merge_raw(current[1], raw)
+                            current.raw = merge_raw(current.raw, raw)
                 yield doc
             flush_repo()
 
@@ -137,7 +201,7 @@ def sql_paths(paths) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
-class NearDedupBuckets(PipelineStep):
+class NearDedupBuckets(Described, PipelineStep):
     """Task `rank` handles bands rank, rank + world_size, ...: candidate pairs from shared band
     keys, kept when the estimated Jaccard reaches the threshold.
 
@@ -163,8 +227,28 @@ class NearDedupBuckets(PipelineStep):
         self.memory_limit = memory_limit
         self.spill_folder = spill_folder or str(Path(output_folder).parent / "spill")
 
+    @classmethod
+    def from_config(cls, ctx, level: str = "file") -> NearDedupBuckets | None:
+        cfg = ctx.config
+        if level not in near_levels(cfg):
+            return None
+        near, folders = cfg.dedup.near, near_folders(ctx.layout, level)
+        others = {}
+        if level == "file":  # documents another dedup already removes take no part
+            others = dict(exact_plan_folder=str(ctx.layout.exact) if cfg.dedup.exact else None,
+                          exact_plan_tasks=cfg.dedup.tasks if cfg.dedup.exact else 0,
+                          repo_removals_folder=str(near_folders(ctx.layout, "repo").removals)
+                          if "repo" in near_levels(cfg) else None, docs_folder=str(ctx.layout.filtered))
+        return cls(str(folders.signatures), cfg.executor.tasks, str(folders.edges), bands=bands_rows(near)[0],
+                   threshold=near.threshold, spill_folder=str(ctx.layout.work / "spill"), **others)
+
+    def outputs(self) -> list[Path]:
+        return [Path(self.output_folder)]
+
+    def check(self, rank: int) -> str | None:
+        return check_edges(self.output_folder, rank, self.threshold)
+
     def _connect(self, rank: int):
-        import duckdb
 
         spill = Path(self.spill_folder) / f"{rank:05d}"
         spill.mkdir(parents=True, exist_ok=True)
@@ -189,10 +273,8 @@ class NearDedupBuckets(PipelineStep):
         return " UNION ".join(parts) or "SELECT NULL::VARCHAR AS id WHERE false"
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        import pyarrow as pa
         import pyarrow.compute as pc
 
-        from curation.dedup.minhash import estimate_jaccard
 
         files = sql_paths(expect_task_files(self.signatures_folder, self.sign_tasks))
         con = self._connect(rank)
@@ -246,7 +328,7 @@ class NearDedupBuckets(PipelineStep):
         yield
 
 
-class NearDedupCluster(PipelineStep):
+class NearDedupCluster(Described, PipelineStep):
     """Connected components of all verified edges; the keep rule picks one copy per cluster."""
 
     name = "near_cluster"
@@ -260,12 +342,22 @@ class NearDedupCluster(PipelineStep):
         self.signatures_folder, self.sign_tasks = signatures_folder, sign_tasks
         self.output_folder = output_folder
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
+    @classmethod
+    def from_config(cls, ctx, level: str = "file") -> NearDedupCluster | None:
+        cfg = ctx.config
+        if level not in near_levels(cfg):
+            return None
+        folders = near_folders(ctx.layout, level)
+        return cls(str(folders.edges), cfg.dedup.near.bucket_tasks, str(folders.signatures), cfg.executor.tasks,
+                   str(folders.removals), threshold=cfg.dedup.near.threshold)
 
-        from curation.dedup.lsh import KeepCandidate, UnionFind
+    def outputs(self) -> list[Path]:
+        return [Path(self.output_folder)]
+
+    def check(self, rank: int) -> str | None:
+        return check_removals(self.output_folder, self.threshold)
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
 
         edges = pa.concat_tables([pq.read_table(p) for p in expect_task_files(self.edges_folder, self.bucket_tasks)])
         ids = sorted(set(edges.column("id_a").to_pylist()) | set(edges.column("id_b").to_pylist()))
@@ -309,8 +401,6 @@ def resolve_clusters(labels: np.ndarray, members: list, signatures: np.ndarray, 
     kept and removes only the members similar to it; the rest repeat the same with their own
     best copy. Every removed file thus names a kept file it is a near-duplicate of.
     """
-    from curation.dedup.lsh import keep_order_key
-    from curation.dedup.minhash import estimate_jaccard
 
     out = []
     labels = np.asarray(labels)
@@ -328,94 +418,54 @@ def resolve_clusters(labels: np.ndarray, members: list, signatures: np.ndarray, 
     return sorted(out)
 
 
-class NearDedupFilter(PipelineStep):
+class NearDedupFilter(DropStep):
     """Drops this task's documents that the cluster stage removed, with the id kept."""
 
-    name = "near_dup"
-    type = "🫂 - DEDUP"
+    step = STEP
 
-    def __init__(self, removals_folder: str, removed_folder: str, *, level: str = "file"):
-        """level "file": the removals are document ids; "repo": repository keys, and every file of a
-        removed repository goes, with the repository kept as kept_id."""
-        super().__init__()
-        self.removals_folder = removals_folder
-        self.removed_folder = removed_folder
-        self.level = level
+    def __init__(self, *, removals_folder: str, removed_folder: str):
+        """Removals are document ids; `NearRepoDedupFilter` takes repository keys instead."""
+        super().__init__(removed_folder=removed_folder)
+        self.removals_folder = str(removals_folder)
+        self._removed: dict | None = None
+
+    @classmethod
+    def from_config(cls, ctx) -> NearDedupFilter | None:
+        levels = near_levels(ctx.config)
+        if "file" not in levels:
+            return None
+        return cls(removals_folder=near_folders(ctx.layout, "file").removals, removed_folder=ctx.layout.removed)
+
+    def key(self, doc: Document) -> str:
+        return doc.id
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        import duckdb
-
         path = expect_task_files(self.removals_folder, 1)[0]
         rows = duckdb.execute("SELECT id, kept_id, similarity FROM read_parquet($p) WHERE task = $rank",
                               {"p": str(path), "rank": rank}).fetchall()
-        removed = {r[0]: (r[1], r[2]) for r in rows}
-        step = STEP if self.level == "file" else f"{STEP}_repo"
-        sink = ParquetSink(Path(self.removed_folder) / step, REMOVED_SCHEMA, to_row=RemovedDocRow(step))
-        sink.open(rank)
-        with sink:
-            for doc in data:
-                key = doc.id if self.level == "file" else repo_key(doc.metadata)
-                hit = removed.get(key) if doc.metadata.get("kind") == "code" else None
-                if hit is None:
-                    yield doc
-                    continue
-                self.stat_update("dropped")
-                what = "copy" if self.level == "file" else "repository"
-                doc.metadata.update(filter_reason=f"near_duplicate{'' if self.level == 'file' else '_repo'}",
-                                    kept_id=hit[0], similarity=hit[1],
-                                    filter_detail=f"estimated Jaccard {hit[1]:.3f} with the {what} kept")
-                sink.write(doc, rank)
+        self._removed = {r[0]: (r[1], r[2]) for r in rows}
+        yield from super().run(data, rank, world_size)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        hit = self._removed.get(self.key(doc)) if doc.metadata.get("kind") == "code" else None
+        if hit is None:
+            return True
+        what = "copy" if self.step == STEP else "repository"
+        doc.metadata.update(kept_id=hit[0], similarity=hit[1],
+                            filter_detail=f"estimated Jaccard {hit[1]:.3f} with the {what} kept")
+        return False, "near_duplicate" if self.step == STEP else "near_duplicate_repo"
 
 
-# -- checks the driver makes before the next stage reads these files ---------------------------
+class NearRepoDedupFilter(NearDedupFilter):
+    """Every file of a repository that repository-level near-dedup removed, with the repository kept."""
 
+    step = f"{STEP}_repo"
 
-def check_signatures(signatures_folder: str | Path, docs_folder: str | Path, rank: int) -> str | None:
-    """A task's signatures: its own rows, numbered 0..n-1 in order, no more than its documents."""
-    import pyarrow.parquet as pq
+    @classmethod
+    def from_config(cls, ctx) -> NearRepoDedupFilter | None:
+        if "repo" not in near_levels(ctx.config):
+            return None
+        return cls(removals_folder=near_folders(ctx.layout, "repo").removals, removed_folder=ctx.layout.removed)
 
-    path = task_file(signatures_folder, rank)
-    table = pq.read_table(path, columns=["task", "row"])
-    tasks, rows = table.column("task").to_numpy(), table.column("row").to_numpy()
-    if len(tasks) and (tasks != rank).any():
-        return f"{path}: holds rows of task {int(tasks[tasks != rank][0])}, not {rank}"
-    if not np.array_equal(rows, np.arange(len(rows))):
-        return f"{path}: rows are not numbered 0..{len(rows) - 1} in order"
-    documents = pq.read_metadata(task_file(docs_folder, rank)).num_rows
-    if len(rows) > documents:
-        return f"{path}: {len(rows)} signatures for {documents} documents of task {rank}"
-    return None
-
-
-def check_edges(edges_folder: str | Path, rank: int, threshold: float) -> str | None:
-    """Verified pairs: smaller id first, sorted, each once, similarity within [threshold, 1]."""
-    import pyarrow.parquet as pq
-
-    path = task_file(edges_folder, rank)
-    table = pq.read_table(path)
-    pairs = list(zip(table.column("id_a").to_pylist(), table.column("id_b").to_pylist()))
-    if any(a >= b for a, b in pairs):
-        return f"{path}: a pair is not (smaller id, larger id)"
-    if any(p >= q for p, q in zip(pairs, pairs[1:])):
-        return f"{path}: pairs are not sorted, or repeated"
-    similarity = table.column("similarity").to_numpy()
-    if len(similarity) and (similarity.min() < threshold or similarity.max() > 1):
-        return f"{path}: a similarity outside [{threshold}, 1]"
-    return None
-
-
-def check_removals(removals_folder: str | Path, threshold: float) -> str | None:
-    """Each removed document once, never kept itself, similar to its kept copy."""
-    import pyarrow.parquet as pq
-
-    path = task_file(removals_folder, 0)
-    table = pq.read_table(path)
-    ids, kept = table.column("id").to_pylist(), set(table.column("kept_id").to_pylist())
-    if len(ids) != len(set(ids)):
-        return f"{path}: a document is removed twice"
-    if kept & set(ids):
-        return f"{path}: a kept copy is also removed"
-    similarity = table.column("similarity").to_numpy()
-    if len(similarity) and similarity.min() < threshold:
-        return f"{path}: a removal below the threshold {threshold}"
-    return None
+    def key(self, doc: Document) -> str:
+        return repo_key(doc.metadata)

@@ -6,41 +6,28 @@ name as `reason` and the measured value against its bound as `detail`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from curation.documents import RemovedDocRow
-from curation.io import REMOVED_SCHEMA, ParquetSink
-
-STEP = "filter"
+from curation.filters.rules import check
+from curation.filters.ruleset import RuleSet
+from curation.steps import DropStep
 
 
-class CodeFileFilter(BaseFilter):
-    name = "filter"
+class CodeFileFilter(DropStep):
+    step = "filter"
 
-    def __init__(self, rules_path: str, removed_folder: str):
-        super().__init__(exclusion_writer=ParquetSink(Path(removed_folder) / STEP, REMOVED_SCHEMA,
-                                                      to_row=RemovedDocRow(STEP)))
-        self.rules_path = rules_path
-        self._rules = None
+    def __init__(self, *, rules: RuleSet, removed_folder: str):
+        """rules: the parsed rule set (`load_pipeline` reads it once, before any task starts)."""
+        super().__init__(removed_folder=removed_folder)
+        self.rules = rules
 
-    @property
-    def rules(self):
-        if self._rules is None:
-            from curation.filters.rules import load_rules
-
-            self._rules = load_rules(self.rules_path)
-        return self._rules
-
-    def run(self, data, rank: int = 0, world_size: int = 1):
-        self.exclusion_writer.open(rank)  # an empty removed/filter file still marks the task done
-        yield from super().run(data, rank, world_size)
+    @classmethod
+    def from_config(cls, ctx) -> CodeFileFilter | None:
+        if ctx.pipeline.rules is None:
+            return None
+        return cls(rules=ctx.pipeline.rules, removed_folder=ctx.layout.removed)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        from curation.filters.rules import check
-
         if doc.metadata.get("kind") != "code":
             self.stat_update("passthrough_text")
             return True

@@ -16,7 +16,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 
-from curation.ingest.sources import RepoBudget, RepoFile, RepoSource, unsafe_placeholder
+from curation.ingest.files import RepoBudget, RepoFile, unsafe_placeholder
 
 # Errors that mean "the bytes are damaged", as raised by tarfile, zipfile and their codecs.
 _DAMAGE = (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error, lzma.LZMAError)
@@ -81,7 +81,7 @@ def _tar_member(tar: tarfile.TarFile, member: tarfile.TarInfo, budget: RepoBudge
     return RepoFile(path, data, member.size)
 
 
-def tar_files(src: RepoSource) -> Iterator[RepoFile]:
+def tar_files(src) -> Iterator[RepoFile]:
     """All members of a tar (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz), read in one forward pass."""
     budget, records, failure = RepoBudget(src.limits), [], None
     try:
@@ -122,7 +122,7 @@ def _zip_refusal(info: zipfile.ZipInfo, max_ratio: float) -> tuple[str, str] | N
     return None
 
 
-def zip_files(src: RepoSource) -> Iterator[RepoFile]:
+def zip_files(src) -> Iterator[RepoFile]:
     """All members of a zip, sorted by path, read one at a time with a hard byte cap."""
     limits = src.limits
     try:

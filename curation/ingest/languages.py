@@ -1,11 +1,9 @@
-"""What a file is, from its path and first bytes: language, vendored, generated, binary.
+"""Which language a file is in, from its path and first bytes (vendored, generated and binary
+files are told apart in `curation.ingest.filetypes`).
 
 Called once per file during ingest, so everything here is dict lookups and a few
 string operations; nothing reads the filesystem. Paths are repo-relative with "/"
 separators (a leading "./" or Windows "\\" is tolerated).
-
-Reasons are strings of the form "<family>:<detail>" ("vendored:node_modules",
-"generated:lockfile", "binary:extension") so that the removed/ tables group cleanly.
 """
 
 from __future__ import annotations
@@ -328,7 +326,7 @@ _CLS_APEX = re.compile(
 )
 
 
-def _basename(path: str) -> str:
+def basename(path: str) -> str:
     return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
@@ -372,7 +370,7 @@ def detect_language(path: str, head: bytes = b"") -> str | None:
     Order: exact file name, then extension (case-sensitive first), then the shebang
     or an opening `<?php`/`<?xml` in `head` when the extension says nothing.
     """
-    name = _basename(path)
+    name = basename(path)
     lang = _FILENAMES.get(name)
     if lang:
         return lang
@@ -407,175 +405,3 @@ def detect_language(path: str, head: bytes = b"") -> str | None:
         if start == b"<?xml":
             return "xml"
     return None
-
-
-# ---------------------------------------------------------------------------
-# Vendored trees
-# ---------------------------------------------------------------------------
-
-# Directory names that hold code someone else wrote or a tool produced. Same spirit as
-# linguist's vendor.yml, but narrower: linguist also flags dist/, deps/, tools/,
-# extern(al)/, cache/ and debian/, which in many repositories hold the project's own
-# code. Dropping own code is a real loss while keeping a vendored copy costs little,
-# because exact and near dedup remove it against the upstream original anyway.
-_VENDORED_DIRS = frozenset({
-    "node_modules", "bower_components", "jspm_packages", "web_modules",
-    "vendor", "vendors", "vendored", "_vendor",
-    "third_party", "thirdparty", "third-party", "3rdparty", "3rd_party", "3rd-party",
-    ".git", ".svn", ".hg", ".bzr", "cvs",
-    "__pycache__", ".tox", ".nox", ".venv", "venv", "site-packages", "dist-packages",
-    ".eggs", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints",
-    ".yarn", ".pnpm-store", ".bundle", "elm-stuff", ".stack-work", ".cargo",
-    "godeps", ".gradle", ".dart_tool",
-})
-# Case matters for these: "Pods" is CocoaPods' tree, "pods/" is a normal folder in a
-# Kubernetes repository.
-_VENDORED_DIRS_EXACT = frozenset({"Pods", "Carthage"})
-
-
-def vendored_reason(path: str) -> str | None:
-    """"vendored:<dir>" when a directory in `path` is a vendored or tool-owned tree."""
-    parts = path.replace("\\", "/").split("/")[:-1]  # the file name itself never counts
-    for part in parts:
-        if part in _VENDORED_DIRS_EXACT:
-            return f"vendored:{part.lower()}"
-        low = part.lower()
-        if low in _VENDORED_DIRS:
-            return f"vendored:{low}"
-    return None
-
-
-# ---------------------------------------------------------------------------
-# Generated files
-# ---------------------------------------------------------------------------
-
-_LOCKFILES = frozenset({
-    "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lock",
-    "bun.lockb", "deno.lock", "Cargo.lock", "poetry.lock", "Pipfile.lock", "pdm.lock",
-    "uv.lock", "pixi.lock", "conda-lock.yml", "composer.lock", "Gemfile.lock", "go.sum",
-    "go.work.sum", "flake.lock", "mix.lock", "pubspec.lock", "Package.resolved",
-    "packages.lock.json", "paket.lock", "gradle.lockfile", "Podfile.lock",
-    "Cartfile.resolved", "shard.lock", "cabal.project.freeze", "stack.yaml.lock",
-    "MODULE.bazel.lock", "Manifest.toml", "renv.lock", "Berksfile.lock", "yarn-error.log",
-})
-_MINIFIED_NAME = re.compile(r"(?:[.-]min|\.bundle|\.chunk)(?:\.[0-9a-f]{6,})?\.(?:m?js|cjs|css)$", re.I)
-_SOURCEMAP_NAME = re.compile(r"\.(?:m?js|cjs|css|ts)\.map$", re.I)
-_PROTOBUF_NAME = re.compile(
-    r"(?:_pb2(?:_grpc)?\.pyi?|\.pb\.(?:go|cc|h|c|swift|rs|dart)|\.pb(?:grpc|enum|json|server)\.dart"
-    r"|_grpc\.pb\.go|\.grpc\.pb\.(?:cc|h)|_(?:grpc_)?pb\.(?:js|d\.ts|rb)|_services_pb\.rb)$"
-)
-_MINIFIABLE_EXT = (".js", ".mjs", ".cjs", ".css")
-# Hand-written JS/CSS averages 30-40 characters a line; the BigCode filters drop files
-# averaging over 100. Over 500 only a minifier or a bundler produces it.
-_MINIFIED_MEAN_LINE = 500
-# A sourceMappingURL marks tool output; with a line this long it is a bundle, not
-# tsc/babel output of readable code (which is kept).
-_MINIFIED_MAX_LINE = 1000
-
-
-def generated_reason(path: str, text: str | None = None) -> str | None:
-    """"generated:<what>" for lockfiles, minified bundles, source maps and protobuf output.
-
-    Text markers such as "autogenerated" are left to the filter rules.
-    """
-    name = _basename(path)
-    if name in _LOCKFILES:
-        return "generated:lockfile"
-    if _PROTOBUF_NAME.search(name):
-        return "generated:protobuf"
-    if _SOURCEMAP_NAME.search(name):
-        return "generated:sourcemap"
-    lower = name.lower()
-    if text is not None and lower.endswith(".map") and text.lstrip()[:1] == "{" and '"mappings"' in text[:4096]:
-        return "generated:sourcemap"  # a ".map" alone may be a linker map or a game level
-    if _MINIFIED_NAME.search(name):
-        return "generated:minified"
-    if text and lower.endswith(_MINIFIABLE_EXT) and _looks_minified(text):
-        return "generated:minified"
-    return None
-
-
-def _looks_minified(text: str) -> bool:
-    lines = text.count("\n") + 1
-    if len(text) / lines > _MINIFIED_MEAN_LINE:
-        return True
-    if "sourceMappingURL=" in text:
-        return max(map(len, text.splitlines()), default=0) > _MINIFIED_MAX_LINE
-    return False
-
-
-# ---------------------------------------------------------------------------
-# Binary files
-# ---------------------------------------------------------------------------
-
-BINARY_EXTENSIONS = frozenset({
-    # images
-    "png", "jpg", "jpeg", "gif", "bmp", "ico", "icns", "tif", "tiff", "webp", "psd", "xcf",
-    "heic", "avif", "cur", "tga", "dds", "exr", "hdr",
-    # audio / video
-    "mp3", "wav", "ogg", "oga", "flac", "m4a", "aac", "opus", "mid", "midi", "mp4", "m4v",
-    "mov", "avi", "mkv", "webm", "wmv", "flv", "mpg", "mpeg", "3gp", "swf",
-    # fonts
-    "ttf", "otf", "woff", "woff2", "eot", "pfb",
-    # archives and packages
-    "zip", "gz", "tgz", "bz2", "tbz2", "xz", "txz", "zst", "lz", "lz4", "lzma", "z", "7z",
-    "rar", "tar", "jar", "war", "ear", "aar", "apk", "ipa", "deb", "rpm", "msi", "dmg",
-    "iso", "img", "whl", "egg", "gem", "nupkg", "crate", "vsix", "xpi", "cab",
-    # compiled code and objects
-    "o", "a", "so", "dylib", "dll", "exe", "lib", "pyc", "pyo", "pyd", "class",
-    "dex", "wasm", "beam", "elc", "ko", "pch", "gch", "node", "bin", "hi", "cmi", "cmo",
-    "cmx", "cmxa", "rlib", "rmeta",
-    # documents
-    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "epub",
-    # data and model files
-    "sqlite", "sqlite3", "db", "mdb", "accdb", "npy", "npz", "pkl", "pickle", "pt", "pth",
-    "ckpt", "safetensors", "onnx", "h5", "hdf5", "parquet", "arrow", "feather", "orc",
-    "tfrecord", "mo", "gmo", "blend", "fbx", "glb", "3ds", "sketch", "keystore", "jks",
-    "p12", "pfx", "der", "ds_store",
-})
-# Shared objects often carry a version after ".so" (libfoo.so.1.2.3).
-_VERSIONED_SO = re.compile(r"\.so(?:\.\d+)+$")
-
-
-def binary_extension_reason(path: str) -> str | None:
-    """"binary:extension" when the file name says binary, so it need not be read at all."""
-    name = _basename(path)
-    dot = name.rfind(".")
-    if dot >= 0 and name[dot + 1:].lower() in BINARY_EXTENSIONS:
-        return "binary:extension"
-    if _VERSIONED_SO.search(name):
-        return "binary:extension"
-    return None
-
-
-_BINARY_MAGIC = (
-    b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"%PDF-", b"PK\x03\x04",
-    b"PK\x05\x06", b"PK\x07\x08", b"\x1f\x8b", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd",
-    b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07", b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf",
-    b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"\x00asm",
-    b"SQLite format 3\x00", b"OggS", b"fLaC", b"wOFF", b"wOF2", b"OTTO", b"dex\n",
-    b"!<arch>\n", b"PAR1", b"ARROW1", b"\x93NUMPY", b"\x89HDF\r\n\x1a\n", b"BC\xc0\xde",
-    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",  # MS Office (OLE2)
-    b"MSCF",  # cabinet
-)
-_BZIP2 = re.compile(rb"^BZh[1-9]1AY&SY")
-# Bytes that text files use; anything else below 0x20 is a control byte. Mirrors the
-# "text or binary" test of git and Perl's -B: many control bytes means not text.
-_TEXT_CONTROL = bytes([7, 8, 9, 10, 12, 13, 27])
-_CONTROL_BYTES = bytes(b for b in range(32) if b not in _TEXT_CONTROL) + b"\x7f"
-_SNIFF = 8192
-
-
-def is_probably_binary(data: bytes) -> bool:
-    """True for a NUL in the first 8 KB, a known binary magic, or mostly control bytes."""
-    head = data[:_SNIFF]
-    if not head:
-        return False
-    if b"\x00" in head or head.startswith(_BINARY_MAGIC) or _BZIP2.match(head):
-        return True
-    if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE", b"AVI "):
-        return True
-    if head[4:8] == b"ftyp":  # MP4 / MOV / HEIC
-        return True
-    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
-    return controls * 10 > len(head)

@@ -15,8 +15,32 @@ from typing import Any, Iterator
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from curation.config.inputs import InputConfig, InstalledInput, RepoInput
+from curation.config.pipeline import IngestConfig
 from curation.documents import doc_id, removed_row
-from curation.io import REMOVED_SCHEMA, ParquetSink
+from curation.ingest.filetypes import (
+    binary_extension_reason,
+    generated_reason,
+    is_probably_binary,
+    vendored_reason,
+)
+from curation.ingest.languages import detect_language, language_kind
+from curation.ingest.licenses import (
+    is_license_file,
+    license_class,
+    resolve_repo_license,
+    spdx_from_license_text,
+    spdx_from_manifest,
+)
+from curation.ingest.sources import (
+    Limits,
+    SourceError,
+    discover_repos,
+    installed_distributions,
+)
+from curation.ingest.tables import iter_table_rows
+from curation.io import REMOVED_SCHEMA, ParquetSink, write_json_atomic
+from curation.steps import Described
 
 STEP = "ingest"
 
@@ -33,16 +57,15 @@ def assign_repos(repos: list, world_size: int) -> list[list]:
     return [sorted(t, key=lambda r: r.name) for t in tasks]
 
 
-def discover_source(cfg: dict, ingest: dict, *, sized: bool = True) -> tuple[list, list]:
+def discover_source(cfg: RepoInput | InstalledInput, ingest: IngestConfig, *, sized: bool = True) -> tuple[list, list]:
     """(repositories, SourceErrors) of one repos/installed input. `sized`: apply the installed
     input's byte budget, which needs every distribution's size (listing alone is cheap)."""
-    from curation.ingest.sources import Limits, SourceError, discover_repos, installed_distributions
 
-    limits = Limits(max_file_bytes=ingest["max_file_bytes"], max_repo_bytes=ingest["max_repo_bytes"])
+    limits = Limits(max_file_bytes=ingest.max_file_bytes, max_repo_bytes=ingest.max_repo_bytes)
     repos, errors = [], []
-    if cfg["kind"] == "installed":
-        budget = cfg.get("max_bytes") if sized else None
-        for dist in installed_distributions(cfg.get("names")):
+    if cfg.kind == "installed":
+        budget = cfg.max_bytes if sized else None
+        for dist in installed_distributions(cfg.names):
             dist.limits = limits  # size hints then count only files that will be read
             if budget is not None and budget <= 0:
                 break
@@ -50,29 +73,29 @@ def discover_source(cfg: dict, ingest: dict, *, sized: bool = True) -> tuple[lis
             if budget is not None:
                 budget -= dist.size_hint()
         return repos, errors
-    for path in cfg["paths"]:
+    for path in cfg.paths:
         try:
-            repos.extend(discover_repos(path, rev=cfg.get("rev", "HEAD"), layout=cfg.get("layout", "auto"),
+            repos.extend(discover_repos(path, rev=cfg.rev, layout=cfg.layout,
                                         limits=limits, errors=errors))
         except SourceError as err:
             errors.append(err)
     return repos, errors
 
 
-def plan_assignment(inputs: dict[str, dict], ingest: dict, world_size: int) -> dict[str, list[list[str]]]:
+def plan_assignment(inputs: dict[str, InputConfig], ingest: IngestConfig, world_size: int) -> dict[str, list[list[str]]]:
     """source -> for each task, the names of the repositories it reads (sized once, here)."""
     return {source: [[r.name for r in task] for task in assign_repos(discover_source(cfg, ingest)[0], world_size)]
-            for source, cfg in sorted(inputs.items()) if cfg["kind"] in ("repos", "installed")}
+            for source, cfg in sorted(inputs.items()) if cfg.kind in ("repos", "installed")}
 
 
-class IngestReader(PipelineStep):
+class IngestReader(Described, PipelineStep):
     """Reads all inputs of a pipeline config for one task."""
 
     name = "ingest"
     type = "📖 - READER"
 
-    def __init__(self, inputs: dict[str, dict], ingest: dict, removed_folder: str, limit: int | None = None,
-                 assignment_path: str | None = None):
+    def __init__(self, *, inputs: dict[str, InputConfig], ingest: IngestConfig, removed_folder: str,
+                 limit: int | None = None, assignment_path: str | None = None, tasks: int = 1):
         """assignment_path: `plan_assignment`'s output, written once by the driver, so that no task
         walks every repository to size it; without it each task computes the same assignment."""
         super().__init__()
@@ -81,6 +104,22 @@ class IngestReader(PipelineStep):
         self.ingest = ingest
         self.removed_folder = removed_folder
         self.limit = limit
+        self.tasks = tasks
+
+    @classmethod
+    def from_config(cls, ctx) -> IngestReader:
+        cfg = ctx.config
+        return cls(inputs=dict(cfg.inputs), ingest=cfg.ingest, removed_folder=str(ctx.layout.removed), limit=cfg.limit,
+                   assignment_path=str(ctx.layout.work / "ingest_assignment.json"), tasks=cfg.executor.tasks)
+
+    def prepare(self) -> None:
+        """The driver sizes and assigns repositories to tasks once; a resumed run keeps the
+        assignment its finished tasks used."""
+        if self.assignment_path and not Path(self.assignment_path).exists():
+            write_json_atomic(self.assignment_path, plan_assignment(self.inputs, self.ingest, self.tasks))
+
+    def outputs(self) -> list[Path]:
+        return [Path(self.removed_folder) / STEP]
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -91,13 +130,6 @@ class IngestReader(PipelineStep):
 
     def _classify(self, path: str, data: bytes) -> tuple[str | None, str, str | None, str]:
         """-> (text, lang, drop reason, detail) for the bytes of one file."""
-        from curation.ingest.languages import (
-            binary_extension_reason,
-            detect_language,
-            generated_reason,
-            is_probably_binary,
-            vendored_reason,
-        )
 
         if reason := binary_extension_reason(path):
             return None, "", reason, ""
@@ -110,13 +142,13 @@ class IngestReader(PipelineStep):
         if text.startswith("\ufeff"):
             text = text[1:]  # the BOM is an encoding mark, not content
         lang = detect_language(path, data[:256]) or ""
-        if self.ingest.get("drop_vendored", True) and (reason := vendored_reason(path)):
+        if self.ingest.drop_vendored and (reason := vendored_reason(path)):
             return text, lang, reason, ""
-        if self.ingest.get("drop_generated", True) and (reason := generated_reason(path, text)):
+        if self.ingest.drop_generated and (reason := generated_reason(path, text)):
             return text, lang, reason, ""
-        if not lang and not self.ingest.get("keep_unknown_language", False):
+        if not lang and not self.ingest.keep_unknown_language:
             return text, lang, "unknown_language", "no language for this file name, extension or shebang"
-        allowed = self.ingest.get("languages")
+        allowed = self.ingest.languages
         if allowed is not None and lang not in allowed:
             return text, lang, "language_not_selected", lang
         return text, lang, None, ""
@@ -124,15 +156,6 @@ class IngestReader(PipelineStep):
     # -- sources ----------------------------------------------------------------------------
 
     def _repo_docs(self, source: str, repo, sink: ParquetSink, rank: int, budget: list[int]) -> Iterator[Document]:
-        from curation.ingest.languages import language_kind
-        from curation.ingest.licenses import (
-            is_license_file,
-            license_class,
-            resolve_repo_license,
-            spdx_from_license_text,
-            spdx_from_manifest,
-        )
-
         docs: list[Document] = []
         license_votes: list[str] = []
         seen = 0
@@ -179,7 +202,7 @@ class IngestReader(PipelineStep):
             self.stat_update("documents")
             yield doc
 
-    def _repos_for_task(self, source: str, cfg: dict, rank: int, world_size: int, sink: ParquetSink) -> list:
+    def _repos_for_task(self, source: str, cfg, rank: int, world_size: int, sink: ParquetSink) -> list:
         repos, errors = discover_source(cfg, self.ingest, sized=self.assignment_path is None)
         # Every task sees the same errors; the first task records them, once.
         for err in errors if rank == 0 else []:
@@ -197,14 +220,10 @@ class IngestReader(PipelineStep):
                                f"input {source!r}; the inputs changed since the run started: use a new --out")
         return [by_name[n] for n in names]
 
-    def _stack_docs(self, source: str, cfg: dict, rank: int, world_size: int, sink, budget) -> Iterator[Document]:
-        from curation.ingest.languages import detect_language, language_kind
-        from curation.ingest.licenses import license_class
-        from curation.ingest.sources import SourceError, iter_table_rows
-
-        for path in cfg["paths"]:
+    def _stack_docs(self, source: str, cfg, rank: int, world_size: int, sink, budget) -> Iterator[Document]:
+        for path in cfg.paths:
             try:
-                rows = iter_table_rows(path, columns=cfg["columns"], rank=rank, world_size=world_size)
+                rows = iter_table_rows(path, columns=cfg.columns, rank=rank, world_size=world_size)
                 for row in rows:
                     if budget[0] <= 0:
                         return
@@ -223,9 +242,9 @@ class IngestReader(PipelineStep):
                     if not isinstance(text, str):
                         self._drop(sink, rank, id=fid, reason="undecodable", detail="content is not a string", meta=meta)
                         continue
-                    if meta["size_bytes"] > self.ingest["max_file_bytes"]:
+                    if meta["size_bytes"] > self.ingest.max_file_bytes:
                         self._drop(sink, rank, id=fid, reason="too_large",
-                                   detail=f"{meta['size_bytes']} > {self.ingest['max_file_bytes']}", meta=meta)
+                                   detail=f"{meta['size_bytes']} > {self.ingest.max_file_bytes}", meta=meta)
                         continue
                     lang = detect_language(row["path"], text[:256].encode("utf-8", "replace")) or None
                     meta.update(lang=lang, lang_kind=language_kind(lang), license=row.get("license"),
@@ -237,15 +256,15 @@ class IngestReader(PipelineStep):
                     self._drop(sink, rank, id=f"{source}:{path}", reason="bad_source", detail=str(err),
                                meta={"source": source})
 
-    def _text_docs(self, source: str, cfg: dict, rank: int, world_size: int, sink, budget) -> Iterator[Document]:
+    def _text_docs(self, source: str, cfg, rank: int, world_size: int, sink, budget) -> Iterator[Document]:
         """General text: files are spread over tasks by a stable hash of their path."""
         files = []
-        for p in cfg["paths"]:
+        for p in cfg.paths:
             p = Path(p)
             files.extend(sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p])
         mine = [f for f in files if zlib.crc32(str(f).encode()) % world_size == rank]
         for f in mine:
-            for line_no, record, error in _iter_records(f, cfg["kind"]):
+            for line_no, record, error in _iter_records(f, cfg.kind):
                 if budget[0] <= 0:
                     return
                 budget[0] -= 1
@@ -254,12 +273,12 @@ class IngestReader(PipelineStep):
                 if error:
                     self._drop(sink, rank, id=rid, reason="malformed_row", detail=error, meta={"source": source})
                     continue
-                text = record.get(cfg["text_key"])
+                text = record.get(cfg.text_key)
                 if not isinstance(text, str):
                     self._drop(sink, rank, id=rid, reason="no_text",
-                               detail=f"field {cfg['text_key']!r} missing or not a string", meta={"source": source})
+                               detail=f"field {cfg.text_key!r} missing or not a string", meta={"source": source})
                     continue
-                ident = record.get(cfg["id_key"])
+                ident = record.get(cfg.id_key)
                 fid = f"{source}:{ident}" if ident is not None else rid
                 meta = {"source": source, "kind": "text", "unit": "doc", "task": rank,
                         "size_bytes": len(text.encode("utf-8", "surrogatepass"))}
@@ -278,10 +297,10 @@ class IngestReader(PipelineStep):
                 cfg = self.inputs[source]
                 budget = [self.limit if self.limit else float("inf")]
                 with self.track_time():
-                    if cfg["kind"] in ("repos", "installed"):
+                    if cfg.kind in ("repos", "installed"):
                         for repo in self._repos_for_task(source, cfg, rank, world_size, sink):
                             yield from self._repo_docs(source, repo, sink, rank, budget)
-                    elif cfg["kind"] == "stack":
+                    elif cfg.kind == "stack":
                         yield from self._stack_docs(source, cfg, rank, world_size, sink, budget)
                     else:
                         yield from self._text_docs(source, cfg, rank, world_size, sink, budget)

@@ -26,34 +26,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import quote
+
+from curation.ingest import archives
+from curation.ingest.files import (
+    Limits,
+    RepoBudget,
+    RepoFile,
+    SourceError,
+    is_utf8,
+    unsafe_placeholder,
+)
 
 LAYOUTS = ("auto", "repo", "collection")
 # Longest first, so "x.tar.gz" loses ".tar.gz" and not just ".gz".
 ARCHIVE_SUFFIXES = {".tar.gz": "tar", ".tar.bz2": "tar", ".tar.xz": "tar", ".tgz": "tar",
                     ".tar": "tar", ".zip": "zip"}
 EMPTY_GIT_NOTE = "empty repository (no commits)"
-
-
-class SourceError(Exception):
-    """A path cannot be a source at all; the message names the path and the problem."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_file_bytes: int = 10 * 2**20
-    max_repo_bytes: int = 2 * 2**30
-    max_archive_members: int = 1_000_000
-    max_compression_ratio: float = 200.0  # deflate tops out near 1000:1 on zeros; real code is < 20
-
-
-@dataclass
-class RepoFile:
-    path: str  # POSIX, relative to the repo root; never absolute, never a ".." component
-    data: bytes | None  # None when dropped
-    size: int  # declared or stat size in bytes
-    drop: str | None = None
-    detail: str = ""
 
 
 @dataclass
@@ -68,8 +56,6 @@ class RepoSource:
 
     def files(self) -> Iterator[RepoFile]:
         """Every file of the source, sorted by path; unreadable ones as drops. Never raises."""
-        from curation.ingest import archives
-
         readers = {"dir": _dir_files, "git": _git_files, "dist": _dist_files,
                    "tar": archives.tar_files, "zip": archives.zip_files}
         return readers[self.kind](self)
@@ -100,37 +86,6 @@ class RepoSource:
 
 
 # ---- shared by every kind -------------------------------------------------------------------
-
-class RepoBudget:
-    """Bytes read so far in one repo. Once the repo cap is hit, every later file is dropped."""
-
-    def __init__(self, limits: Limits):
-        self.limits, self.used, self.exhausted = limits, 0, False
-
-    def refuse(self, size: int) -> tuple[str, str] | None:
-        """(drop, detail) if a file of `size` bytes must not be read, else None."""
-        if size > self.limits.max_file_bytes:
-            return "too_large", f"{size} > {self.limits.max_file_bytes}"
-        if self.exhausted or self.used + size > self.limits.max_repo_bytes:
-            self.exhausted = True
-            return "repo_too_large", f"repo cap {self.limits.max_repo_bytes} bytes reached after {self.used}"
-        return None
-
-
-def unsafe_placeholder(raw: str | bytes) -> str:
-    """A printable, one-component stand-in for a name we refuse (keeps it in the drop record)."""
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "surrogateescape")
-    return quote(raw, safe="").replace(".", "%2E")
-
-
-def is_utf8(path: str) -> bool:
-    try:
-        path.encode("utf-8")  # names from the OS / git carry non-UTF-8 bytes as surrogates
-        return True
-    except UnicodeEncodeError:
-        return False
-
 
 def _drop(path: str, size: int, drop: str, detail: str = "") -> RepoFile:
     if not is_utf8(path):
@@ -519,13 +474,3 @@ def discover_repos(path: str | Path, *, rev: str = "HEAD", layout: str = "auto",
         except SourceError as err:
             errors.append(err)
     return _unique_names(opened)
-
-
-# ---- Stack-style tables (curation/ingest/tables.py) ---------------------------------------
-
-def iter_table_rows(path: str | Path, *, columns: dict[str, str], rank: int = 0,
-                    world_size: int = 1) -> Iterator[dict]:
-    """Rows of a Stack-style .parquet/.jsonl(.gz) file for task `rank`; see tables.iter_table_rows."""
-    from curation.ingest import tables
-
-    return tables.iter_table_rows(path, columns=columns, rank=rank, world_size=world_size)

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from curation.ingest.sources import SourceError
+from curation.ingest.files import SourceError
 
 TABLE_KEYS = ("content", "path", "repo", "rev", "license")
 

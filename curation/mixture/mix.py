@@ -12,6 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curation.mixture.plan import Plan
+from curation.mixture.sample import (
+    default_buckets,
+    read_buckets,
+    sample_plan,
+    write_buckets,
+)
+from curation.mixture.shards import ShardWriter
+from curation.pack.bestfit import DEFAULT_WINDOW_ROWS, BestFitPacker
 
 if TYPE_CHECKING:
     from curation.tokenize.tokenizer import Tokenizer
@@ -21,10 +29,6 @@ def mix_shards(plan: Plan, tokens_dir: str | Path, shards_dir: str | Path, *, to
                rows_per_shard: int, work_dir: str | Path, buckets: int | None = None,
                window_rows: int | None = None, extra_index: dict[str, Any] | None = None,
                keep_buckets: bool = False, min_cut_gap: int | None = None) -> dict:
-    from curation.mixture.sample import default_buckets, read_buckets, sample_plan, write_buckets
-    from curation.pack.bestfit import DEFAULT_WINDOW_ROWS, BestFitPacker
-    from curation.pack.shards import ShardWriter
-
     samples = sample_plan(plan, tokens_dir)
     sampled = {s.source: s.tokens for s in samples}
     buckets = buckets or default_buckets(sum(sampled.values()))
@@ -47,18 +51,18 @@ def mix_shards(plan: Plan, tokens_dir: str | Path, shards_dir: str | Path, *, to
                         for s in samples},
         },
     }
-    writer = ShardWriter(Path(shards_dir), seq_len=seq_len, rows_per_shard=rows_per_shard, tokenizer=tokenizer,
-                         extra_index=index_extra, overwrite=True)
-    for doc_id, source, ids, fim, cuts in read_buckets(files):
-        for row in packer.add(doc_id, source, ids, fim, cuts=cuts):
+    with ShardWriter(Path(shards_dir), seq_len=seq_len, rows_per_shard=rows_per_shard, tokenizer=tokenizer,
+                     extra_index=index_extra, overwrite=True) as writer:
+        for doc_id, source, ids, fim, cuts in read_buckets(files):
+            for row in packer.add(doc_id, source, ids, fim, cuts=cuts):
+                writer.write(row)
+        for row in packer.finish():
             writer.write(row)
-    for row in packer.finish():
-        writer.write(row)
-    writer.extra_index["packing"] = {"method": "best_fit", "split_documents": packer.split_documents,
-                                     "cut_documents": packer.cut_documents, "inserted_eos": packer.inserted_eos}
-    # every cut adds a document that ends in shards: the head piece with its own EOS
-    index = writer.finish(tokens_in=packer.tokens_in,
-                          documents=packer.documents + sum(packer.inserted_eos.values()))
+        writer.extra_index["packing"] = {"method": "best_fit", "split_documents": packer.split_documents,
+                                         "cut_documents": packer.cut_documents, "inserted_eos": packer.inserted_eos}
+        # every cut adds a document that ends in shards: the head piece with its own EOS
+        index = writer.finish(tokens_in=packer.tokens_in,
+                              documents=packer.documents + sum(packer.inserted_eos.values()))
     # Sampled tokens, plus the EOS that ends each piece cut off a repository chunk to fill a row.
     expected = {s: t + packer.inserted_eos.get(s, 0) for s, t in sampled.items()}
     if index["realized"] != dict(sorted(expected.items())):

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curation.config.mixture import MixtureConfig, SourceShare
+from curation.inspect import format_table
+from curation.io import atomic_path
+
 if TYPE_CHECKING:  # pydantic stays out of `curate --help`
-    from curation.mixture_config import MixtureConfig
+    from curation.config.mixture import MixtureConfig
 
 WEIGHT_TOLERANCE = 1e-6
 
@@ -82,10 +85,8 @@ class Plan:
 
     def write(self, path: str | Path) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
         return path
 
 
@@ -100,7 +101,6 @@ def expand_languages(mixture: MixtureConfig) -> MixtureConfig:
     """A source split by language becomes one source per language, `{source}:{lang}` (and
     `{source}:*` for the rest), sharing its weight by the language weights. The sub-sources are
     optional one by one; `plan_mixture` checks that a required source has some tokens."""
-    from curation.mixture_config import MixtureConfig, SourceShare
 
     if not mixture.language_splits():
         return mixture
@@ -257,7 +257,6 @@ def split_source(source: str) -> tuple[str, str | None]:
 
 def format_plan(plan: Plan) -> str:
     """The plan as a plain terminal table, then warnings and errors."""
-    from curation.inspect import format_table
 
     rows = []
     for s in plan.sources:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from curation.io import PARQUET_OPTIONS
 from curation.mixture.plan import Plan, split_source
 
 BUCKET_BYTES = 256 << 20  # ids are int32: one bucket holds ~64M tokens, what a worker sorts in memory
@@ -171,8 +172,6 @@ def write_buckets(samples: list[SourceSample], tokens_dir: str | Path, bucket_di
     """Every sampled (document, repeat) into bucket files `{b:05d}.parquet`, each with a sort key."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from curation.io import PARQUET_OPTIONS
 
     bucket_dir = Path(bucket_dir)
     bucket_dir.mkdir(parents=True, exist_ok=True)

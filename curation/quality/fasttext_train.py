@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
 import tempfile
@@ -23,6 +22,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
+
+from curation.io import atomic_path
 
 LABEL_PREFIX = "__label__"
 # Punctuation split off words: `foo()` and `foo` then share a token, which matters for the
@@ -196,15 +197,12 @@ def evaluate(model, test: list[LabelledDoc], *, labels: list[str], positive: str
 def save_model(model, path: str | Path, report: TrainReport) -> str:
     """Write the model and its sidecar `<path>.json` atomically; returns the model's sha256."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    model.save_model(str(tmp))
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save_model(str(tmp))
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
     report.model_sha256 = digest
-    sidecar = sidecar_path(path)
-    sidecar.with_name(sidecar.name + ".tmp").write_text(report.to_json())
-    os.replace(sidecar.with_name(sidecar.name + ".tmp"), sidecar)
+    with atomic_path(sidecar_path(path)) as tmp:
+        tmp.write_text(report.to_json())
     return digest
 
 

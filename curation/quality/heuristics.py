@@ -22,6 +22,9 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from curation.filters.measures import file_stats
+from curation.repo.parsing import parse
+
 NAME = "code_heuristic"
 VERSION = 1
 SCORE_KEY = f"score_{NAME}_v{VERSION}"
@@ -190,8 +193,6 @@ def syntax_check(text: str, lang: str | None) -> tuple[bool, float] | None:
             n = max(text.count("\n") + 1, 1)
             return True, (n - line + 1) / n
     try:
-        from curation.repo.parsing import parse
-
         result = parse(text, lang) if lang else None
     except ImportError:  # tree-sitter or the grammar wheel is not installed
         result = None
@@ -208,8 +209,6 @@ def _ramp(value: float, lo: float, hi: float) -> float:
 
 
 def score_code(text: str, lang: str | None, path: str | None = None) -> HeuristicScore:
-    from curation.filters.rules import file_stats
-
     lines = text.splitlines()
     nonblank = [ln for ln in lines if ln.strip()]
     if not nonblank:

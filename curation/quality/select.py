@@ -13,41 +13,12 @@ score, and that must not drop it. Drops go to `removed/quality/` with reason `<k
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal, Optional
-
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
-from pydantic import Field, RootModel, model_validator
 
-from curation.documents import RemovedDocRow
-from curation.io import REMOVED_SCHEMA, ParquetSink
-from curation.schema import StrictModel, validate
+from curation.config.quality import Threshold
+from curation.steps import DropStep
 
 STEP = "quality"
-
-
-class Threshold(StrictModel):
-    min: Optional[float] = Field(None, description="drop documents whose score is below this")
-    max: Optional[float] = Field(None, description="drop documents whose score is above this")
-    kinds: Optional[list[str]] = Field(None, description="apply to these document kinds only (code, text)")
-    missing: Literal["keep", "drop"] = Field("keep", description="what to do with a document that has no such score")
-
-    @model_validator(mode="after")
-    def _has_bound(self):
-        if self.min is None and self.max is None:
-            raise ValueError("give min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min} is above max {self.max}")
-        return self
-
-
-class Thresholds(RootModel[dict[str, Threshold]]):
-    pass
-
-
-def load_thresholds(data: dict, source: str | Path = "<thresholds>") -> dict[str, Threshold]:
-    return validate(Thresholds, data or {}, source).root
 
 
 def _lookup(meta: dict, key: str):
@@ -75,17 +46,19 @@ def decide(meta: dict, thresholds: dict[str, Threshold]) -> tuple[str, str] | No
     return None
 
 
-class ScoreThresholdFilter(BaseFilter):
-    name = "quality"
+class ScoreThresholdFilter(DropStep):
+    step = "quality"
 
-    def __init__(self, thresholds: dict, removed_folder: str, *, source: str = "<thresholds>"):
-        super().__init__(exclusion_writer=ParquetSink(Path(removed_folder) / STEP, REMOVED_SCHEMA,
-                                                      to_row=RemovedDocRow(STEP)))
-        self.thresholds = load_thresholds(thresholds, source)  # a bad key fails when the pipeline is built
+    def __init__(self, *, thresholds: dict[str, Threshold], removed_folder: str):
+        super().__init__(removed_folder=removed_folder)
+        self.thresholds = thresholds
 
-    def run(self, data, rank: int = 0, world_size: int = 1):
-        self.exclusion_writer.open(rank)  # an empty removed/quality file still marks the task done
-        yield from super().run(data, rank, world_size)
+    @classmethod
+    def from_config(cls, ctx) -> ScoreThresholdFilter | None:
+        q = ctx.config.quality
+        if q is None or not q.thresholds:
+            return None
+        return cls(thresholds=q.thresholds, removed_folder=ctx.layout.removed)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         failed = decide(doc.metadata, self.thresholds)

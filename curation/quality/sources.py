@@ -19,21 +19,20 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from curation.quality import seeds
 from curation.quality.fasttext_train import LabelledDoc
+from curation.quality.langid import default_cache_dir
 
 TEXT_SUFFIXES = {".md", ".rst", ".txt", ".html", ".htm", ".rdoc", ".pod", ".adoc", ".tex", ""}
 
 
 def read_source(spec: str, label: str | None, *, text_key: str = "text", label_key: str | None = None) -> Iterator[LabelledDoc]:
     """Documents of one SOURCE, labelled `label`, or by the row's `label_key` column."""
-    from curation.quality import seeds
 
     if spec.startswith("registry-docs:"):
         yield from seeds.code_related_docs(spec.split(":", 1)[1], label=label or "code_related")
         return
     if spec == "debian-prose" or spec.startswith("debian-prose:"):
-        from curation.quality.langid import default_cache_dir
-
         cache = spec.split(":", 1)[1] if ":" in spec else default_cache_dir() / "debian-prose"
         yield from seeds.general_prose_docs(seeds.fetch_debian_prose(cache), label=label or "general")
         return

@@ -4,34 +4,48 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
+from curation.config.assemble import FimConfig
 from curation.io import TOKENS_SCHEMA, ParquetSink
+from curation.steps import Described
+from curation.tokenize.fim import apply_fim, fim_rng, resolve_sentinels
+from curation.tokenize.tokenizer import load_tokenizer
 
 
-class TokenizeStep(PipelineStep):
+class TokenizeStep(Described, PipelineStep):
     name = "tokenize"
     type = "🔢 - TOKENIZER"
 
-    def __init__(self, tokenizer_path: str, tokens_folder: str, sources: list[str], *, threads: int = 1,
-                 batch_docs: int = 256, fim: dict | None = None):
-        """fim: FimConfig fields, applied to file-level code documents (repository chunks arrive
-        with their ids, FIM already decided by the assembler)."""
+    def __init__(self, *, tokenizer_path: str, tokens_folder: str | Path, sources: list[str], threads: int = 1,
+                 batch_docs: int = 256, fim: FimConfig | None = None):
+        """fim: applied to file-level code documents (repository chunks arrive with their ids, FIM
+        already decided by the assembler)."""
         super().__init__()
         self.fim = fim
         self.tokenizer_path = tokenizer_path
-        self.tokens_folder = tokens_folder
+        self.tokens_folder = str(tokens_folder)
         self.sources = sorted(sources)
         self.threads = threads
         self.batch_docs = batch_docs
 
+    @classmethod
+    def from_config(cls, ctx) -> TokenizeStep:
+        cfg = ctx.config
+        return cls(tokenizer_path=ctx.tokenizer_path, tokens_folder=ctx.layout.tokens, sources=sorted(cfg.inputs),
+                   threads=cfg.tokenizer.threads, batch_docs=cfg.tokenizer.batch_docs,
+                   fim=cfg.pack.fim if cfg.assemble.unit == "file" else None)
+
+    def outputs(self) -> list[Path]:
+        return [Path(self.tokens_folder) / s for s in self.sources]
+
+    def doc_columns(self) -> dict[str, str]:
+        return {"fim": "string"} if self.fim else {}
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        import numpy as np
-
-        from curation.tokenize.tokenizer import load_tokenizer
-
         tokenizer = load_tokenizer(self.tokenizer_path)
         fim = self._fim_setup(tokenizer)
         sinks = {s: ParquetSink(Path(self.tokens_folder) / s, TOKENS_SCHEMA) for s in self.sources}
@@ -71,16 +85,11 @@ class TokenizeStep(PipelineStep):
     def _fim_setup(self, tokenizer):
         if not self.fim:
             return None
-        from curation.repo.settings import FimConfig, resolve_sentinels
-
-        cfg = FimConfig.model_validate(self.fim)
-        return cfg, resolve_sentinels(tokenizer, cfg.sentinels, "pack.fim.sentinels")
+        return self.fim, resolve_sentinels(tokenizer, self.fim.sentinels, "pack.fim.sentinels")
 
     def _maybe_fim(self, doc, ids, tokenizer, fim) -> tuple[list[int], str]:
         if fim is None or doc.metadata.get("kind") != "code":
             return ids, ""
-        from curation.fim import apply_fim, fim_rng
-
         cfg, sentinels = fim
         result = apply_fim(doc.text, tokenizer, fim_rng(cfg.seed, doc.id), rate=cfg.rate, spm_rate=cfg.spm_rate,
                            sentinels=sentinels, mode=cfg.mode, lang=doc.metadata.get("lang"), plain_ids=ids)

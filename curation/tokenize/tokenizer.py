@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from curation.schema import ConfigError
+
 DEFAULT_TOKENIZER = "Tele-AI/TeleChat3-Coder-36B-Thinking"
 
 # Files that define a tokenizer; their names and bytes make up `files_sha256`.
@@ -64,6 +66,8 @@ TELECHAT3_SPECIAL_TOKENS = (
 
 class TokenizerError(Exception):
     """The tokenizer could not be resolved or loaded, or a piece is not a single special id."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -159,6 +163,14 @@ class Tokenizer:
                     f"tokenizer {self.name}: raw text produced special ids {sorted(bad)} "
                     f"(text starts {text[:60]!r}); split_special_tokens did not take effect"
                 )
+
+
+def piece_id(tokenizer: Tokenizer, piece: str, key: str) -> int:
+    """`token_id` for a piece named in a config: a refusal is a config error naming the key."""
+    try:
+        return tokenizer.token_id(piece)
+    except TokenizerError as err:
+        raise ConfigError(f"{key}: {err}") from None
 
 
 def load_tokenizer(name_or_path: str, *, offline: bool | None = None) -> Tokenizer:

@@ -16,7 +16,7 @@ import posixpath
 from collections import defaultdict
 
 from curation.repo.imports import ImportRef
-from curation.repo.resolve import RepoIndex, Resolver, join
+from curation.repo.resolvers.base import RepoIndex, Resolver, join
 
 _INCLUDE_FOLDERS = ("include", "inc")
 

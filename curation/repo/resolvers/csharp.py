@@ -17,7 +17,7 @@ import posixpath
 from collections import defaultdict
 
 from curation.repo.imports import ImportRef
-from curation.repo.resolve import RepoIndex, Resolver
+from curation.repo.resolvers.base import RepoIndex, Resolver
 
 
 class CSharpResolver(Resolver):

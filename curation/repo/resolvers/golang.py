@@ -13,7 +13,7 @@ import posixpath
 import re
 
 from curation.repo.imports import ImportRef
-from curation.repo.resolve import RepoIndex, Resolver
+from curation.repo.resolvers.base import RepoIndex, Resolver
 
 _MODULE = re.compile(r'^\s*module\s+"?([^\s"/][^\s"]*)"?', re.M)
 

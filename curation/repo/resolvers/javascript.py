@@ -12,7 +12,7 @@ import posixpath
 import re
 
 from curation.repo.imports import ImportRef
-from curation.repo.resolve import RepoIndex, Resolver, join
+from curation.repo.resolvers.base import RepoIndex, Resolver, join
 
 # Tried in this order after the specifier as written, as TypeScript's and bundlers' resolvers do.
 EXTENSIONS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts", ".d.mts",

@@ -15,7 +15,7 @@ import posixpath
 import sys
 
 from curation.repo.imports import ImportRef
-from curation.repo.resolve import RepoIndex, Resolver
+from curation.repo.resolvers.base import RepoIndex, Resolver
 
 _SUFFIXES = (".py", ".pyi")
 # A compiled extension (`from ._speedups import f`) has its source beside it; Cython's is the

@@ -18,7 +18,7 @@ import posixpath
 import tomllib
 
 from curation.repo.imports import ImportRef
-from curation.repo.resolve import RepoIndex, Resolver
+from curation.repo.resolvers.base import RepoIndex, Resolver
 
 _ROOT_FOLDERS = ("tests", "examples", "benches", "bin")
 

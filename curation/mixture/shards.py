@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from curation.io import atomic_path
 from curation.pack.packer import PackedRow
 
 if TYPE_CHECKING:
@@ -46,6 +46,9 @@ def parquet_schema():
 
 class ShardWriter:
     """Collects rows into shards of `rows_per_shard`; `finish()` writes the tail and index.json.
+
+    Use it as a context manager: a block that raises before `finish()` removes the shards this
+    writer wrote, so a folder never holds part-*.parquet without the index.json that describes them.
 
     `out_dir` is the shards folder itself. It must not hold shards of an earlier run unless
     `overwrite=True`, which deletes them first: a stale part-00007 would otherwise be picked up
@@ -86,6 +89,18 @@ class ShardWriter:
         self.padding = 0
         self.rows = 0
         self.documents = 0  # segments that end a document (end with EOS)
+        self.finished = False
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None or not self.finished:
+            for shard in self._shards:
+                (self.out_dir / shard["file"]).unlink(missing_ok=True)
+            if exc_type is None:
+                raise RuntimeError(f"{self.out_dir}: the shard writer was closed without finish(); shards removed")
+        return False
 
     def _prepare_dir(self, overwrite: bool) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,10 +173,10 @@ class ShardWriter:
         )
         name = SHARD_PATTERN.format(len(self._shards))
         final = self.out_dir / name
-        tmp = final.with_name(name + ".tmp")
-        pq.write_table(table, tmp, compression="zstd", compression_level=ZSTD_LEVEL, row_group_size=self.row_group_rows)
-        sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
-        os.replace(tmp, final)
+        with atomic_path(final) as tmp:
+            pq.write_table(table, tmp, compression="zstd", compression_level=ZSTD_LEVEL,
+                           row_group_size=self.row_group_rows)
+            sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
         tokens = sum(r.cu_seqlens[-2] if r.doc_ids[-1] == "" else self.seq_len for r in rows)
         self._shards.append({"file": name, "rows": n, "tokens": tokens, "sha256": sha})
 
@@ -200,10 +215,9 @@ class ShardWriter:
             "shards": self._shards,
             **extra,
         }
-        path = self.out_dir / INDEX_FILE
-        tmp = path.with_name(INDEX_FILE + ".tmp")
-        tmp.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_path(self.out_dir / INDEX_FILE) as tmp:
+            tmp.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        self.finished = True
         return index
 
 

@@ -9,65 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
 from pydantic import Field, model_validator
 
-from curation.repo.settings import FimConfig
-from curation.schema import ConfigError, StrictModel, validate
-
-DEFAULT_TOKENIZER = "Tele-AI/TeleChat3-Coder-36B-Thinking"
-
-
-class RepoInput(StrictModel):
-    """Repositories: each path is a repository (dir, git work tree, archive) or a folder of them."""
-
-    kind: Literal["repos"]
-    paths: list[str] = Field(min_length=1)
-    rev: str = Field("HEAD", description="git revision to read; only tracked files of it are used")
-    layout: Literal["auto", "repo", "collection"] = "auto"
-
-
-class StackInput(StrictModel):
-    """A Stack-style dataset: one row per file, with content, path and repo columns."""
-
-    kind: Literal["stack"]
-    paths: list[str] = Field(min_length=1)
-    columns: dict[str, str] = Field(
-        default_factory=lambda: {"content": "content", "path": "path", "repo": "repo"},
-        description="our name -> column name; content and path are required, repo/license/rev optional",
-    )
-
-    @model_validator(mode="after")
-    def _required_columns(self):
-        missing = {"content", "path"} - set(self.columns)
-        if missing:
-            raise ValueError(f"columns must map {sorted(missing)}")
-        unknown = set(self.columns) - {"content", "path", "repo", "license", "rev"}
-        if unknown:
-            raise ValueError(f"unknown column roles {sorted(unknown)}; known: content, path, repo, license, rev")
-        return self
-
-
-class TextInput(StrictModel):
-    """General text (JSONL or Parquet), one document per row, tagged with the input's name as source."""
-
-    kind: Literal["jsonl", "parquet"]
-    paths: list[str] = Field(min_length=1)
-    text_key: str = "text"
-    id_key: str = "id"
-
-
-class InstalledInput(StrictModel):
-    """The installed Python distributions, each one a repository: real code on every machine (demo)."""
-
-    kind: Literal["installed"]
-    names: list[str] | None = Field(None, description="distribution names; all installed ones when null")
-    max_bytes: int | None = Field(None, gt=0, description="stop adding distributions past this many bytes")
-
-
-InputConfig = Annotated[RepoInput | StackInput | TextInput | InstalledInput, Field(discriminator="kind")]
+from curation.config.assemble import FimConfig, RepoAssembleConfig
+from curation.config.inputs import InputConfig
+from curation.config.quality import QualityConfig
+from curation.schema import StrictModel
 
 
 class IngestConfig(StrictModel):
@@ -97,10 +46,6 @@ class NearDedupConfig(StrictModel):
         "file", description="file: near-duplicate files; repo: whole repositories (DeepSeek-Coder, for "
                             "repository-level stages), a removed repository takes all its files; both: repo first")
 
-    def bands_rows(self) -> tuple[int, int]:
-        from curation.dedup.minhash import derive_bands
-
-        return derive_bands(self.threshold, self.num_perm, 1 - self.false_negative_weight, self.false_negative_weight)
 
 
 class DedupConfig(StrictModel):
@@ -125,13 +70,10 @@ class FileAssembleConfig(StrictModel):
         return self
 
 
-def _assemble_configs():
-    from curation.repo.settings import RepoAssembleConfig
-
-    return Annotated[FileAssembleConfig | RepoAssembleConfig, Field(discriminator="unit")]
+AssembleConfig = Annotated[FileAssembleConfig | RepoAssembleConfig, Field(discriminator="unit")]
 
 
-AssembleConfig = _assemble_configs()
+DEFAULT_TOKENIZER = "Tele-AI/TeleChat3-Coder-36B-Thinking"
 
 
 class TokenizerConfig(StrictModel):
@@ -151,31 +93,6 @@ class PackConfig(StrictModel):
     buckets: int | None = Field(None, ge=1, description="best_fit: shuffle buckets (default from total tokens)")
     rows_per_shard: int = Field(512, ge=1)
     fim: FimConfig | None = Field(None, description="fill-in-the-middle; null: none")
-
-
-class QualityModel(StrictModel):
-    path: str = Field(description="fastText .bin from `curate train-quality` (its .json sidecar beside it)")
-    kinds: list[Literal["code", "text"]] | None = Field(None, description="document kinds it scores; null: all")
-
-
-class QualityConfig(StrictModel):
-    """Scores are metadata (`score_<name>_v<N>` columns of docs/); thresholds decide."""
-
-    heuristic: bool = Field(True, description="score_code_heuristic_v1 for code files")
-    models: dict[str, QualityModel] = Field(default_factory=dict, description="name -> fastText model")
-    langid: bool = Field(False, description="nl_lang / score_nl_lang_v1 for text documents (lid.176)")
-    langid_comments: bool = Field(False, description="comment_lang / score_comment_lang_v1 for code")
-    thresholds: dict[str, dict] = Field(
-        default_factory=dict,
-        description="score column -> {min, max, kinds, missing}; documents outside go to removed/quality/",
-    )
-
-    @model_validator(mode="after")
-    def _thresholds(self):
-        from curation.quality.select import load_thresholds
-
-        load_thresholds(self.thresholds, "quality.thresholds")
-        return self
 
 
 class ExecutorConfig(StrictModel):
@@ -252,87 +169,3 @@ class PipelineConfig(StrictModel):
         data = self.model_dump(mode="json", exclude={"executor"})
         data["tasks"] = self.executor.tasks  # task count changes document order
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-# --- loading ---------------------------------------------------------------------------------
-
-
-def read_yaml(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read: {err}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        where = ""
-        mark = getattr(err, "problem_mark", None)
-        if mark is not None:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})"
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
-
-
-def apply_overrides(data: dict, overrides: list[str], source: str | Path) -> dict:
-    """Apply `a.b.c=value` overrides; the value is parsed as YAML (`[a, b]`, `8192`, `null`)."""
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML: {err}") from None
-        node = data
-        parts = key.split(".")
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"{source}: --set {key}: {'.'.join(parts[: i + 1])} is not a mapping")
-            node = child
-        node[parts[-1]] = value
-    return data
-
-
-def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    data = apply_overrides(data, overrides or [], path)
-    return validate(PipelineConfig, data, path)
-
-
-def resolve_path(ref: str, config_path: str | Path) -> Path:
-    """A path named inside a config: absolute, or relative to the config's folder, its parent
-    (so `pipelines/x.yaml` can name `filters/code.yaml`), or the working directory."""
-    p = Path(ref).expanduser()
-    if p.is_absolute():
-        return p
-    base = Path(config_path).resolve().parent
-    for candidate in (base / p, base.parent / p, Path.cwd() / p):
-        if candidate.exists():
-            return candidate
-    return base.parent / p  # the path users most likely meant; its absence is reported by the caller
-
-
-def check_references(cfg: PipelineConfig, config_path: str | Path) -> None:
-    """The rule set and mixture a pipeline names exist and are valid themselves."""
-    if cfg.filters is not None:
-        from curation.filters.rules import load_rules
-
-        path = resolve_path(cfg.filters, config_path)
-        if not path.exists():
-            raise ConfigError(f"{config_path}: filters: {cfg.filters}: no such file")
-        load_rules(path)
-    if cfg.mixture is not None:
-        from curation.mixture_config import MixtureConfig
-
-        path = resolve_path(cfg.mixture, config_path)
-        if not path.exists():
-            raise ConfigError(f"{config_path}: mixture: {cfg.mixture}: no such file")
-        validate(MixtureConfig, read_yaml(path), path)

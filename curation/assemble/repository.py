@@ -27,14 +27,13 @@ import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from curation.repo.imports import FileImports, extract_imports
 from curation.repo.order import MODES, dependency_order
-
-if TYPE_CHECKING:
-    from curation.fim import FimSentinels
-    from curation.repo.imports import FileImports
-    from curation.tokenize.tokenizer import Tokenizer
+from curation.repo.parsing import SUPPORTED_LANGUAGES
+from curation.repo.resolve import resolve_repository
+from curation.tokenize.fim import FimSentinels, apply_fim, decode_continuation, fim_rng
+from curation.tokenize.tokenizer import Tokenizer, piece_id
 
 
 @dataclass(frozen=True)
@@ -120,9 +119,6 @@ def main_language(files: Sequence[RepoFile]) -> str | None:
 def repository_edges(files: Sequence[RepoFile], imports: Mapping[str, "FileImports"] | None = None
                      ) -> list[tuple[str, str]]:
     """Resolved intra-repository imports; `imports` may carry already extracted ones by path."""
-    from curation.repo.imports import extract_imports
-    from curation.repo.parsing import SUPPORTED_LANGUAGES
-    from curation.repo.resolve import resolve_repository
 
     texts = {f.path: f.text for f in files}
     langs = {f.path: f.lang for f in files if f.lang in SUPPORTED_LANGUAGES}
@@ -226,7 +222,6 @@ def clean_cuts(tokenizer: "Tokenizer", ids: list[int], size: int, text: str) -> 
     """(token offset, character offset) pairs from (0, 0) to the end, cutting `ids` (= encode(text))
     into pieces of at most `size` ids, each cut between two characters of the text (a byte-fallback
     character spans several ids: a cut inside it moves back). Decodes each piece once: O(len)."""
-    from curation.fim import decode_continuation
 
     if size < 1:
         raise ValueError(f"piece size must be >= 1, got {size}")
@@ -305,7 +300,6 @@ def _materialize(k: int, plan, files: Mapping[str, RepoFile], tokenizer: "Tokeni
 def _chunk_fim(chunk_id: str, plan, files, tokenizer, content_ids, fim: FimSettings, room: int):
     """FIM one whole file of the chunk (DeepSeek-Coder applies FIM per file; one file per chunk keeps
     every other file's ids exactly encode(content)). -> (FimResult, path) or (None, None)."""
-    from curation.fim import apply_fim, fim_rng
 
     rng = fim_rng(fim.seed, chunk_id)
     candidates = [p for p, a, b, part, parts, _ in plan if parts == 1 and files[p].text]
@@ -317,3 +311,10 @@ def _chunk_fim(chunk_id: str, plan, files, tokenizer, content_ids, fim: FimSetti
     if len(result.ids) - len(content_ids[path]) > room:
         return None, None
     return result, path
+
+
+def resolve_separators(tokenizer: Tokenizer, pieces, key: str = "assemble.separators") -> Separators:
+    """The single ids of `SeparatorPieces` (repo, file), refused when raw text can produce them."""
+    ids = {name: piece_id(tokenizer, getattr(pieces, name), f"{key}.{name}") for name in ("repo", "file")}
+    return Separators(ids["repo"], ids["file"], pieces.repo, pieces.file)
+

@@ -6,22 +6,18 @@
     fim: {rate: 0.5, spm_rate: 0.5, mode: char,
           sentinels: {prefix: "<_control3>", suffix: "<_control4>", middle: "<_control5>"}, seed: 0}
 
-Pieces are names of tokenizer pieces; `resolve_*` turn them into single ids and refuse a piece
-that raw text can produce (see Tokenizer.token_id), naming the config key.
+Pieces are names of tokenizer pieces; `resolve_separators` (curation.assemble) and
+`resolve_sentinels` (curation.tokenize.fim) turn them into single ids and refuse a piece that raw
+text can produce (see Tokenizer.token_id), naming the config key.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from curation.schema import ConfigError, StrictModel
-
-if TYPE_CHECKING:
-    from curation.fim import FimSentinels
-    from curation.repo.assemble import Separators
-    from curation.tokenize.tokenizer import Tokenizer
+from curation.schema import StrictModel
 
 OrderMode = Literal["dependency", "path", "random"]
 
@@ -78,32 +74,3 @@ class FimConfig(StrictModel):
         "char", description="char: two random cut points; syntax: a function body, block or expression node")
     sentinels: FimSentinelPieces = Field(default_factory=FimSentinelPieces)
     seed: int = 0
-
-
-def resolve_separators(tokenizer: "Tokenizer", pieces: SeparatorPieces, key: str = "assemble.separators"
-                       ) -> "Separators":
-    from curation.repo.assemble import Separators
-
-    ids = {name: _piece_id(tokenizer, getattr(pieces, name), f"{key}.{name}") for name in ("repo", "file")}
-    return Separators(ids["repo"], ids["file"], pieces.repo, pieces.file)
-
-
-def resolve_sentinels(tokenizer: "Tokenizer", pieces: FimSentinelPieces, key: str = "fim.sentinels",
-                      separators: SeparatorPieces | None = None) -> "FimSentinels":
-    from curation.fim import FimSentinels
-
-    if separators is not None:
-        clash = {pieces.prefix, pieces.suffix, pieces.middle} & {separators.repo, separators.file}
-        if clash:
-            raise ConfigError(f"{key}: {sorted(clash)} is also a repository/file separator")
-    return FimSentinels(*(_piece_id(tokenizer, getattr(pieces, name), f"{key}.{name}")
-                          for name in ("prefix", "middle", "suffix")))
-
-
-def _piece_id(tokenizer: "Tokenizer", piece: str, key: str) -> int:
-    from curation.tokenize.tokenizer import TokenizerError
-
-    try:
-        return tokenizer.token_id(piece)
-    except TokenizerError as err:
-        raise ConfigError(f"{key}: {err}") from None

@@ -28,10 +28,11 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from curation.tokenize.tokenizer import Tokenizer
+from curation.repo.parsing import parse
+from curation.schema import ConfigError
+from curation.tokenize.tokenizer import Tokenizer, piece_id
 
 MODES = ("char", "syntax")
 TAGS = ("", "psm", "spm")
@@ -162,7 +163,6 @@ def syntax_spans(data: bytes, lang: str | None) -> dict[str, list[tuple[int, int
     Empty when the language has no grammar. Nodes inside a parse error are skipped: a span that
     is not really a block would teach the model nothing about blocks.
     """
-    from curation.repo.parsing import parse
 
     result = parse(data, lang) if lang else None
     if result is None:
@@ -203,3 +203,14 @@ def choose_syntax_span(text: str, lang: str | None, rng: random.Random) -> tuple
         return kind, start, end
     # node boundaries are character boundaries, so the byte prefixes decode cleanly
     return kind, len(data[:start].decode("utf-8", "surrogatepass")), len(data[:end].decode("utf-8", "surrogatepass"))
+
+
+def resolve_sentinels(tokenizer: Tokenizer, pieces, key: str = "fim.sentinels", separators=None) -> FimSentinels:
+    """The single ids of `FimSentinelPieces`; a sentinel that is also a separator is refused."""
+    if separators is not None:
+        clash = {pieces.prefix, pieces.suffix, pieces.middle} & {separators.repo, separators.file}
+        if clash:
+            raise ConfigError(f"{key}: {sorted(clash)} is also a repository/file separator")
+    return FimSentinels(*(piece_id(tokenizer, getattr(pieces, name), f"{key}.{name}")
+                          for name in ("prefix", "middle", "suffix")))
+

@@ -10,7 +10,6 @@ from pydantic import Field, field_validator
 
 from curation.schema import StrictModel
 
-
 LANGUAGE_REST = "*"
 
 

@@ -1,0 +1,112 @@
+"""The recipe of a stage: a short list of datatrove runs, each a list of steps built from the typed
+config. What a run must leave (removed/ folders, docs/ columns, task files, content checks) is
+derived from its steps (`curation.steps`), never restated here.
+
+    ingest             read inputs -> filter -> hash [-> MinHash signatures] -> work/filtered/
+    near_repo_buckets  [repo-level near-dup] candidate pairs of repositories -> dedup/near/repo/edges/
+    near_repo_cluster  [repo-level near-dup] one repository kept per cluster -> dedup/near/repo/removals/
+    dedup              exact-duplicate plan over every task's hashes -> dedup/exact/
+    near_buckets       [near-dup] candidate pairs from shared band keys, verified -> dedup/near/edges/
+    near_cluster       [near-dup] clusters, one copy kept per cluster -> dedup/near/removals/
+    tokenize           drop duplicates, score, [assemble] -> docs/ -> tokens/<source>/
+    pack               mixture plan, sample, shuffle, best-fit -> shards/ + index.json
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curation.assemble.step import RepoAssembler
+from curation.dedup.exact import ContentHasher, ExactDedupFilter, ExactDedupPlan
+from curation.dedup.near import (
+    MinhashSigner,
+    NearDedupBuckets,
+    NearDedupCluster,
+    NearDedupFilter,
+    NearRepoDedupFilter,
+)
+from curation.documents import META_COLUMNS
+from curation.filters.step import CodeFileFilter
+from curation.ingest.reader import IngestReader
+from curation.mixture.step import MixPackStep, PackStep
+from curation.quality.scorer import QualityScorer
+from curation.quality.select import ScoreThresholdFilter
+from curation.repo.step import SyntaxTagger
+from curation.schema import ConfigError
+from curation.steps import DocSink, DocSource, StepContext, merged_columns
+from curation.tokenize.step import TokenizeStep
+
+
+@dataclass
+class Run:
+    """One datatrove executor run: its tasks run `steps` in order, with a file barrier after it."""
+
+    name: str
+    tasks: int
+    workers: int
+    steps: list = field(default_factory=list)
+
+    def prepare(self) -> None:
+        for step in self.steps:
+            step.prepare()
+
+    def outputs(self) -> list[Path]:
+        """Folders that must hold one Parquet file per task when the run is done."""
+        return [folder for step in self.steps for folder in step.outputs()]
+
+    def files(self) -> list[Path]:
+        return [path for step in self.steps for path in step.files()]
+
+    def check(self, rank: int) -> str | None:
+        for step in self.steps:
+            if problem := step.check(rank):
+                return problem
+        return None
+
+
+def build(ctx: StepContext, *items) -> list:
+    """Steps from step classes (built from the config; None: turned off) and ready instances."""
+    steps = [item.from_config(ctx) if isinstance(item, type) else item for item in items]
+    return [s for s in steps if s is not None]
+
+
+def recipe(ctx: StepContext) -> list[Run]:
+    cfg, out = ctx.config, ctx.layout
+    tasks, workers = cfg.executor.tasks, cfg.executor.workers
+    bucket_tasks = cfg.dedup.near.bucket_tasks if cfg.dedup.near else 1
+
+    ingest = build(ctx, IngestReader, CodeFileFilter, ContentHasher, MinhashSigner)
+    curate = build(ctx, DocSource(out.filtered), NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
+                   QualityScorer, ScoreThresholdFilter, SyntaxTagger, RepoAssembler)
+    tokenize = build(ctx, TokenizeStep)
+    columns = merged_columns(curate + tokenize)
+    check_thresholds(ctx, columns)
+
+    runs = [
+        Run("ingest", tasks, workers, ingest + [DocSink(out.filtered)]),
+        Run("near_repo_buckets", bucket_tasks, min(workers, bucket_tasks), build(ctx, repo(NearDedupBuckets, ctx))),
+        Run("near_repo_cluster", 1, 1, build(ctx, repo(NearDedupCluster, ctx))),
+        Run("dedup", cfg.dedup.tasks, min(workers, cfg.dedup.tasks), build(ctx, ExactDedupPlan)),
+        Run("near_buckets", bucket_tasks, min(workers, bucket_tasks), build(ctx, NearDedupBuckets)),
+        Run("near_cluster", 1, 1, build(ctx, NearDedupCluster)),
+        Run("tokenize", tasks, workers, curate + [DocSink(out.docs, columns)] + tokenize),
+        Run("pack", 1, 1, build(ctx, MixPackStep, PackStep)),
+    ]
+    return [run for run in runs if run.steps]
+
+
+def repo(step_class, ctx: StepContext):
+    """The repository-level instance of a near-dedup stage (None when that level is off)."""
+    return step_class.from_config(ctx, level="repo")
+
+
+def check_thresholds(ctx: StepContext, columns: dict[str, str]) -> None:
+    """A threshold must name a column some step of this pipeline writes: a typo would otherwise
+    keep every document (a missing score means "keep")."""
+    q = ctx.config.quality
+    known = set(columns) | set(META_COLUMNS)
+    bad = [key for key in (q.thresholds if q else {}) if key.partition(".")[0] not in known]
+    if bad:
+        raise ConfigError(f"{ctx.pipeline.path}: quality.thresholds: {', '.join(bad)}: no step of this pipeline "
+                          f"writes such a column (it writes: {', '.join(sorted(columns))})")
