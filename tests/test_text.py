@@ -103,7 +103,7 @@ def test_filter_step_writes_reasons_and_passes_code(tmp_path, rules):
     docs += [Document(text=t, id=f"spam{i}", metadata={"kind": "text", "source": "web"})
              for i, t in enumerate(text_planted.spam(5, rng))]
     docs.append(Document(text="x = 1\n" * 50, id="code", metadata={"kind": "code", "lang": "python"}))
-    step = TextFileFilter(removed_folder=str(tmp_path / "removed"), rules_path=str(RULES))
+    step = TextFileFilter(removed_folder=str(tmp_path / "removed"), rules=rules)
     kept = [d.id for d in step.run(iter(docs))]
     removed = pq.read_table(tmp_path / "removed" / "text_filter" / "00000.parquet").to_pylist()
     assert "code" in kept and not any(i.startswith("spam") for i in kept)
@@ -234,7 +234,7 @@ def labelled_corpus(python_manual):
     """code_related / general / math chunks from real text, split by group: partition 0-2 held
     out, 3-4 seeds (with the READMEs and the language reference), 5-9 the unlabelled pool."""
     from curation.quality.seeds import fetch_debian_prose
-    from curation.text.labelled import fortune_docs, labelled, license_docs, partition
+    from curation.quality.text_corpus import fortune_docs, labelled, license_docs, partition
 
     dicts = {p: _debian_items(p) for p in ("dict-foldoc", "dict-gcide", "python-mpmath-doc")}
     try:

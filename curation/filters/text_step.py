@@ -7,58 +7,39 @@ document's `nl_lang` when a language identifier ran before; otherwise the defaul
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from curation.documents import RemovedDocRow
-from curation.filters.text_rules import TextRuleSet, check_text, load_text_rules
-from curation.io import REMOVED_SCHEMA, ParquetSink
+from curation.filters.text_rules import TextRuleSet, check_text
 from curation.schema import StrictModel
+from curation.steps import DropStep
 
 
 class TextFilterConfig(StrictModel):
-    """The pipeline section (proposed key `text_filters`): the rule set for text documents."""
+    """The pipeline section `text_filters`: the rule set for text documents."""
 
     rules: str = "filters/text.yaml"
 
 
-class TextFileFilter(BaseFilter):
-    """Drops text documents that fail a prose rule; writes each to removed/text_filter/."""
-
-    name = "text_filter"
+class TextFileFilter(DropStep):
     step = "text_filter"
-    columns: dict[str, str] = {}
 
-    def __init__(self, *, removed_folder: str, rules_path: str):
-        super().__init__(exclusion_writer=ParquetSink(Path(removed_folder) / self.step, REMOVED_SCHEMA,
-                                                      to_row=RemovedDocRow(self.step)))
-        self.rules_path = rules_path
-        self._rules: TextRuleSet | None = None
+    def __init__(self, *, rules: TextRuleSet, removed_folder: str):
+        """rules: the parsed rule set (read once when the pipeline is resolved, before any task)."""
+        super().__init__(removed_folder=removed_folder)
+        self.rules = rules
 
     @classmethod
-    def from_config(cls, ctx) -> "TextFileFilter | None":
-        section = getattr(ctx.cfg, "text_filters", None)
-        if section is None:
+    def from_config(cls, ctx) -> TextFileFilter | None:
+        """Built when the resolved pipeline carries a text rule set (`Pipeline.text_rules`, parsed
+        from `text_filters.rules` by `load.resolve_pipeline`)."""
+        rules = getattr(ctx.pipeline, "text_rules", None)
+        if rules is None:
             return None
-        from curation.config import resolve_path
-
-        return cls(removed_folder=str(ctx.layout.removed),
-                   rules_path=str(resolve_path(section.rules, getattr(ctx, "config_path", "."))))
-
-    @property
-    def rules(self) -> TextRuleSet:
-        if self._rules is None:
-            self._rules = load_text_rules(self.rules_path)
-        return self._rules
-
-    def run(self, data, rank: int = 0, world_size: int = 1):
-        self.exclusion_writer.open(rank)  # an empty removed/text_filter file still marks the task done
-        yield from super().run(data, rank, world_size)
+        return cls(rules=rules, removed_folder=ctx.layout.removed)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if doc.metadata.get("kind") != "text":
+            self.stat_update("passthrough_code")
             return True
         failed = check_text(self.rules, doc.text, doc.metadata.get("nl_lang"))
         if failed is None:

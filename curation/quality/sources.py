@@ -55,7 +55,7 @@ def read_source(spec: str, label: str | None, *, text_key: str = "text", label_k
 
 def _text_source(spec: str, label: str | None) -> Iterator[LabelledDoc]:
     from curation.quality.langid import default_cache_dir
-    from curation.quality.seeds import chunks
+    from curation.text.chunks import chunks
     from curation.text.inputs import iter_items
 
     kind, _, arg = spec.partition(":")

@@ -23,9 +23,9 @@ from pydantic import Field
 
 from curation.documents import removed_row
 from curation.io import REMOVED_SCHEMA, ParquetSink
-from curation.quality.seeds import chunks
 from curation.schema import StrictModel
 from curation.text import sources
+from curation.text.chunks import chunks
 
 COLLECTIONS = ("readmes", "python_reference", "stdlib_docstrings")
 TEXT_INPUT_KINDS = ("installed_docs", "debian_docs", "html")
@@ -72,6 +72,8 @@ def _mine(key: str, rank: int, world_size: int) -> bool:
 
 def iter_items(cfg: dict, rank: int = 0, world_size: int = 1) -> Iterator[sources.TextItem]:
     """The items of one text input that belong to task `rank` (HTML is extracted only for those)."""
+    if hasattr(cfg, "model_dump"):
+        cfg = cfg.model_dump()
     kind = cfg["kind"]
     if kind == "installed_docs":
         readers = {"readmes": lambda: sources.installed_readmes(cfg.get("names")),
@@ -104,6 +106,8 @@ def text_documents(source: str, cfg: dict, rank: int, world_size: int,
                    drop: Callable[[dict], None]) -> Iterator[Document]:
     """Documents of one text input for task `rank`; `drop(row)` receives removed/ingest rows.
     For IngestReader: `elif cfg["kind"] in TEXT_INPUT_KINDS: yield from text_documents(...)`."""
+    if hasattr(cfg, "model_dump"):  # the typed input section (curation.config.inputs)
+        cfg = cfg.model_dump()
     size = cfg.get("chunk_chars")
     for item in iter_items(cfg, rank, world_size):
         meta = {"source": source, "kind": "text", "unit": "doc", "task": rank, "path": item.path, "repo": source}

@@ -22,6 +22,7 @@ from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, model_validator
 
 from curation.schema import StrictModel
+from curation.steps import Described
 
 
 class Route(StrictModel):
@@ -76,13 +77,11 @@ def check_routes(cfg: RouteConfig, inputs: list[str], mixture_sources: list[str]
     return problems
 
 
-class TextRouter(PipelineStep):
+class TextRouter(Described, PipelineStep):
     """Sets `source` of the routed inputs' documents from their scores; counts per target."""
 
     name = "route"
     type = "🔀 - ROUTER"
-    step = "route"
-    columns = {"source_input": "string"}
 
     def __init__(self, *, config: dict | RouteConfig):
         super().__init__()
@@ -90,9 +89,12 @@ class TextRouter(PipelineStep):
         self._inputs = frozenset(self.config.inputs)
 
     @classmethod
-    def from_config(cls, ctx) -> "TextRouter | None":
-        section = getattr(ctx.cfg, "route", None)
+    def from_config(cls, ctx) -> TextRouter | None:
+        section = getattr(ctx.config, "route", None)
         return None if section is None else cls(config=section)
+
+    def doc_columns(self) -> dict[str, str]:
+        return {"source_input": "string"}
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:

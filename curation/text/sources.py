@@ -116,7 +116,7 @@ def read_html(path: Path, root: Path, prefix: str = "html") -> TextItem:
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
-def _b64(value: str) -> int:
+def dictd_number(value: str) -> int:
     """dictd's index numbers: base64 digits, most significant first (not RFC 4648 bytes)."""
     n = 0
     for ch in value:
@@ -137,7 +137,7 @@ def dictd_entries(index: Path) -> Iterator[tuple[str, str]]:
         fields = line.split("\t")
         if len(fields) < 3 or fields[0].startswith("00-database") or fields[0].startswith("00database"):
             continue
-        start, size = _b64(fields[1]), _b64(fields[2])
+        start, size = dictd_number(fields[1]), dictd_number(fields[2])
         if (start, size) in seen:  # several headwords can point at one entry
             continue
         seen.add((start, size))

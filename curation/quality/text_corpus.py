@@ -29,7 +29,8 @@ import zlib
 from pathlib import Path
 
 from curation.quality.fasttext_train import LabelledDoc
-from curation.quality.seeds import chunks, general_prose_docs
+from curation.quality.seeds import general_prose_docs
+from curation.text.chunks import chunks
 from curation.text.sources import TextItem
 
 LICENSES = Path("/usr/share/common-licenses")
