@@ -34,7 +34,7 @@ from curation.text.route import RouteConfig, TextRouter, check_routes, output_so
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-import text_planted  # noqa: E402
+import text_planted
 
 RULES = ROOT / "filters" / "text.yaml"
 CACHE = ROOT / ".cache" / "text"
@@ -163,8 +163,9 @@ def test_prose_shingles_ignore_typography_but_not_words():
     # the readable definition and the vectorized one agree
     words = prose_words("Don\u2019t panic\u00a0\u2014 it\u2019s only_a test.")
     assert words == ["don", "t", "panic", "it", "s", "only", "a", "test"]
-    from curation.dedup.shingles import chain_ngrams
     import numpy as np
+
+    from curation.dedup.shingles import chain_ngrams
 
     expected = chain_ngrams(np.array([token_hash(w.encode()) for w in words], dtype=np.uint64), 2)
     assert prose_shingle_hashes("Don\u2019t panic\u00a0\u2014 it\u2019s only_a test.", 2).tolist() == expected.tolist()
@@ -199,7 +200,7 @@ def test_html_input_extracts_main_text_and_records_empty_pages(tmp_path):
     assert docs and all(d.id.startswith("web:html/page.html#") for d in docs)
     text = "\n".join(d.text for d in docs)
     assert "context manager" in text and "All rights reserved" not in text
-    removed = pq.read_table(tmp_path / "removed" / "ingest" / "00000.parquet").to_pylist()
+    removed = pq.read_table(tmp_path / "removed" / "text_ingest" / "00000.parquet").to_pylist()
     assert [(r["id"], r["reason"]) for r in removed] == [("web:html/empty.html", "no_text")]
 
 
@@ -234,7 +235,12 @@ def labelled_corpus(python_manual):
     """code_related / general / math chunks from real text, split by group: partition 0-2 held
     out, 3-4 seeds (with the READMEs and the language reference), 5-9 the unlabelled pool."""
     from curation.quality.seeds import fetch_debian_prose
-    from curation.quality.text_corpus import fortune_docs, labelled, license_docs, partition
+    from curation.quality.text_corpus import (
+        fortune_docs,
+        labelled,
+        license_docs,
+        partition,
+    )
 
     dicts = {p: _debian_items(p) for p in ("dict-foldoc", "dict-gcide", "python-mpmath-doc")}
     try:
@@ -305,7 +311,7 @@ def test_acceptance_recall_loop_on_real_text_and_pipeline_split(labelled_corpus,
     import fasttext
 
     from curation.quality.cli import main
-    from curation.quality.fasttext_train import LabelledDoc, evaluate, train_classifier
+    from curation.quality.fasttext_train import LabelledDoc, evaluate
     from curation.quality.scorer import QualityScorer
 
     seeds, pool, held_out = labelled_corpus
@@ -379,10 +385,9 @@ def test_demo_text_sources_fill_thirty_percent_without_capping(telechat3, rules)
     """Acceptance 1, the part that does not need the pipeline wiring: the offline text of the
     proposed demo inputs, filtered and tokenized with TeleChat3, fills the 30% text share of
     mixtures/demo.yaml next to ~10M tokens of code (the demo's size) within max_epochs."""
-    from curation.config import read_yaml
+    from curation.config.mixture import MixtureConfig
     from curation.mixture.plan import plan_mixture
-    from curation.mixture_config import MixtureConfig
-    from curation.schema import validate
+    from curation.schema import read_yaml, validate
     from curation.text.inputs import iter_items
     from curation.tokenize.tokenizer import load_tokenizer
 

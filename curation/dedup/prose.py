@@ -46,11 +46,3 @@ def prose_shingle_hashes(text: str | bytes, n: int, normalize_identifiers: bool 
 
 # The shingler per document kind, for MinhashSigner (code keeps its code-aware shingles).
 SHINGLERS = {"code": shingle_hashes, "text": prose_shingle_hashes}
-
-
-def prose_exact_key(text: str) -> str:
-    """A content hash that ignores case, punctuation and whitespace: two copies of a text that
-    differ only in typography get one key (exact dedup of prose, before near dedup)."""
-    from curation.dedup.exact import content_hash
-
-    return content_hash(" ".join(prose_words(text)))

@@ -21,9 +21,10 @@ the detail. The thresholds live in YAML; a language's overrides (keyed by the do
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Literal
 
 import numpy as np
 import yaml
@@ -49,33 +50,33 @@ class TextThresholds(StrictModel):
     """Bounds of the text rules; null turns a rule off. Under `languages.<id>`, the keys given
     replace the defaults (null there turns the rule off for that language)."""
 
-    min_words: Optional[int] = Field(50, ge=0, description="Gopher: fewer words (whitespace-separated) than this")
-    max_words: Optional[int] = Field(100_000, ge=1, description="Gopher: more words than this")
-    min_mean_word_length: Optional[float] = Field(3, ge=0, description="Gopher: mean word length below this")
-    max_mean_word_length: Optional[float] = Field(10, gt=0, description="Gopher: mean word length above this")
-    max_symbol_word_ratio: Optional[float] = Field(0.1, ge=0, description="Gopher: ('#' + ellipses) per word above this")
-    max_bullet_line_fraction: Optional[float] = Field(0.9, ge=0, le=1, description="Gopher: share of lines starting with a bullet")
-    max_ellipsis_line_fraction: Optional[float] = Field(0.3, ge=0, le=1, description="Gopher: share of lines ending with an ellipsis")
-    min_alpha_word_fraction: Optional[float] = Field(0.8, ge=0, le=1, description="Gopher: share of words with at least one letter")
-    min_stop_words: Optional[int] = Field(2, ge=0, description="Gopher: fewer distinct stop words (of `stop_words`) than this")
+    min_words: int | None = Field(50, ge=0, description="Gopher: fewer words (whitespace-separated) than this")
+    max_words: int | None = Field(100_000, ge=1, description="Gopher: more words than this")
+    min_mean_word_length: float | None = Field(3, ge=0, description="Gopher: mean word length below this")
+    max_mean_word_length: float | None = Field(10, gt=0, description="Gopher: mean word length above this")
+    max_symbol_word_ratio: float | None = Field(0.1, ge=0, description="Gopher: ('#' + ellipses) per word above this")
+    max_bullet_line_fraction: float | None = Field(0.9, ge=0, le=1, description="Gopher: share of lines starting with a bullet")
+    max_ellipsis_line_fraction: float | None = Field(0.3, ge=0, le=1, description="Gopher: share of lines ending with an ellipsis")
+    min_alpha_word_fraction: float | None = Field(0.8, ge=0, le=1, description="Gopher: share of words with at least one letter")
+    min_stop_words: int | None = Field(2, ge=0, description="Gopher: fewer distinct stop words (of `stop_words`) than this")
     stop_words: list[str] = Field(default_factory=list, description="the language's stop words (lowercase)")
     repetition_min_words: int = Field(50, ge=0, description="the repetition rules skip documents shorter than this")
-    max_dup_line_fraction: Optional[float] = Field(0.3, ge=0, le=1, description="Gopher: share of lines that repeat an earlier line")
-    max_dup_para_fraction: Optional[float] = Field(0.3, ge=0, le=1, description="Gopher: share of paragraphs that repeat an earlier one")
-    max_dup_line_char_fraction: Optional[float] = Field(0.2, ge=0, le=1, description="Gopher: characters in repeated lines")
-    max_dup_para_char_fraction: Optional[float] = Field(0.2, ge=0, le=1, description="Gopher: characters in repeated paragraphs")
+    max_dup_line_fraction: float | None = Field(0.3, ge=0, le=1, description="Gopher: share of lines that repeat an earlier line")
+    max_dup_para_fraction: float | None = Field(0.3, ge=0, le=1, description="Gopher: share of paragraphs that repeat an earlier one")
+    max_dup_line_char_fraction: float | None = Field(0.2, ge=0, le=1, description="Gopher: characters in repeated lines")
+    max_dup_para_char_fraction: float | None = Field(0.2, ge=0, le=1, description="Gopher: characters in repeated paragraphs")
     max_top_ngram_char_fraction: dict[int, float] = Field(
         default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16},
         description="Gopher: n -> bound on the characters covered by the most frequent word n-gram")
     max_dup_ngram_char_fraction: dict[int, float] = Field(
         default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
         description="Gopher: n -> bound on the characters covered by word n-grams seen earlier in the document")
-    min_terminal_punct_line_fraction: Optional[float] = Field(
+    min_terminal_punct_line_fraction: float | None = Field(
         0.12, ge=0, le=1, description="FineWeb: share of non-blank lines ending in terminal punctuation")
     terminal_punctuation: str = Field(".!?\"'\u201d\u3002\uff01\uff1f:;)]}", description="characters that end a sentence line")
     short_line_chars: int = Field(30, ge=1, description="FineWeb: a line of at most this many characters is short")
-    max_short_line_fraction: Optional[float] = Field(0.67, ge=0, le=1, description="FineWeb: share of short non-blank lines")
-    max_newlines_per_word: Optional[float] = Field(0.3, ge=0, description="FineWeb list ratio: newlines per word above this")
+    max_short_line_fraction: float | None = Field(0.67, ge=0, le=1, description="FineWeb: share of short non-blank lines")
+    max_newlines_per_word: float | None = Field(0.3, ge=0, description="FineWeb list ratio: newlines per word above this")
     line_pattern_fraction: dict[str, float] = Field(
         default_factory=dict, description="per `line_patterns` name: bound on the share of non-blank lines matching it")
     doc_patterns: list[str] = Field(default_factory=list, description="names of `document_patterns` that drop on any match")
@@ -116,9 +117,9 @@ class TextRuleSet(StrictModel):
                     raise ValueError(f"{where}.doc_patterns: {name}: no such entry in document_patterns")
         return self
 
-    def model_post_init(self, __context) -> None:
-        self._line_res = {k: re.compile(v, re.I) for k, v in self.line_patterns.items()}
-        self._doc_res = {k: re.compile(v, re.I) for k, v in self.document_patterns.items()}
+    def model_post_init(self, context, /) -> None:
+        self._line_res = {k: re.compile(v, re.IGNORECASE) for k, v in self.line_patterns.items()}
+        self._doc_res = {k: re.compile(v, re.IGNORECASE) for k, v in self.document_patterns.items()}
 
     def thresholds_for(self, lang: str | None) -> TextThresholds:
         key = (lang or "").lower()
@@ -248,7 +249,7 @@ def _below(name: str, value: float, bound: float | None) -> Failure | None:
     return (name, f"{value:.4g} < {bound:g}") if bound is not None and value < bound else None
 
 
-Rule = Callable[[TextStats, TextThresholds, TextRuleSet], Optional[Failure]]
+Rule = Callable[[TextStats, TextThresholds, TextRuleSet], Failure | None]
 
 
 def _words(s: TextStats, t: TextThresholds, r) -> Failure | None:

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 from datatrove.data import Document
 
+from curation.config.text import TextFilterConfig  # noqa: F401  (the section this step applies)
 from curation.filters.text_rules import TextRuleSet, check_text
-from curation.schema import StrictModel
 from curation.steps import DropStep
-
-
-class TextFilterConfig(StrictModel):
-    """The pipeline section `text_filters`: the rule set for text documents."""
-
-    rules: str = "filters/text.yaml"
 
 
 class TextFileFilter(DropStep):

@@ -22,7 +22,6 @@ from curation.quality.fasttext_train import LabelledDoc
 from curation.text.chunks import CHUNK_CHARS, MIN_CHUNK_CHARS, chunks  # noqa: F401  (seeds.chunks is public)
 from curation.text.sources import dictd_number
 
-
 DOC_SUFFIXES = (".md", ".markdown", ".rst", ".rdoc", ".pod", ".txt", ".adoc")
 DOC_NAMES = re.compile(r"^(?:readme|changes|changelog|history|news|contributing|tutorial|faq|guide)", re.I)
 # Text files of code repositories that are data or boilerplate, not documentation.

@@ -8,62 +8,26 @@
 
 Items are spread over tasks by a stable hash of their group (a file, a module), so a task reads
 and extracts only its own files. An item with no text (an HTML page without main content) is a
-recorded drop (`no_text`), never a silent one.
+recorded drop (`removed/text_ingest/`, reason `no_text`), never a silent one.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Callable, Iterator, Literal
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from pydantic import Field
 
+from curation.config.text import COLLECTIONS, TEXT_INPUT_KINDS
 from curation.documents import removed_row
 from curation.io import REMOVED_SCHEMA, ParquetSink
-from curation.schema import StrictModel
+from curation.steps import Described
 from curation.text import sources
 from curation.text.chunks import chunks
 
-COLLECTIONS = ("readmes", "python_reference", "stdlib_docstrings")
-TEXT_INPUT_KINDS = ("installed_docs", "debian_docs", "html")
-
-
-class _Chunked(StrictModel):
-    chunk_chars: int | None = Field(
-        None, ge=200, description="cut each item at paragraph breaks into documents of about this many characters; "
-                                  "null: one document per item")
-
-
-class InstalledDocsInput(_Chunked):
-    """Prose every Python install has: READMEs of the installed distributions, the language
-    reference, the standard library's docstrings."""
-
-    kind: Literal["installed_docs"]
-    collections: list[Literal["readmes", "python_reference", "stdlib_docstrings"]] = Field(
-        default_factory=lambda: list(COLLECTIONS), min_length=1)
-    names: list[str] | None = Field(None, description="readmes: only these distributions; null: all")
-
-
-class DebianDocsInput(_Chunked):
-    """Debian documentation packages (HTML manuals, dictd dictionaries), fetched with
-    `apt-get download` into `cache` once and read from there."""
-
-    kind: Literal["debian_docs"]
-    packages: list[str] = Field(min_length=1)
-    cache: str = Field(".cache/debian-docs", description="where the .deb files are downloaded and unpacked")
-
-
-class HtmlInput(_Chunked):
-    """Folders (or files) of HTML pages, main text extracted with trafilatura."""
-
-    kind: Literal["html"]
-    paths: list[str] = Field(min_length=1)
-
-
-TextInputConfig = Annotated[InstalledDocsInput | DebianDocsInput | HtmlInput, Field(discriminator="kind")]
+STEP = "text_ingest"
 
 
 def _mine(key: str, rank: int, world_size: int) -> bool:
@@ -102,17 +66,16 @@ def iter_items(cfg: dict, rank: int = 0, world_size: int = 1) -> Iterator[source
         raise ValueError(f"not a text input kind: {kind!r} (known: {TEXT_INPUT_KINDS})")
 
 
-def text_documents(source: str, cfg: dict, rank: int, world_size: int,
-                   drop: Callable[[dict], None]) -> Iterator[Document]:
-    """Documents of one text input for task `rank`; `drop(row)` receives removed/ingest rows.
-    For IngestReader: `elif cfg["kind"] in TEXT_INPUT_KINDS: yield from text_documents(...)`."""
-    if hasattr(cfg, "model_dump"):  # the typed input section (curation.config.inputs)
+def text_documents(source: str, cfg, rank: int, world_size: int, drop: Callable[[dict], None]) -> Iterator[Document]:
+    """Documents of one text input (its typed section or a dict) for task `rank`; `drop(row)`
+    receives the removed/ rows of items without text."""
+    if hasattr(cfg, "model_dump"):  # the typed input section (curation.config.text)
         cfg = cfg.model_dump()
     size = cfg.get("chunk_chars")
     for item in iter_items(cfg, rank, world_size):
         meta = {"source": source, "kind": "text", "unit": "doc", "task": rank, "path": item.path, "repo": source}
         if not item.text.strip():
-            drop(removed_row(id=f"{source}:{item.id}", step="ingest", reason="no_text",
+            drop(removed_row(id=f"{source}:{item.id}", step=STEP, reason="no_text",
                              detail="no main text in the file (extractor returned nothing)", meta=meta))
             continue
         parts = chunks(item.text, size) if size else [item.text]
@@ -121,24 +84,38 @@ def text_documents(source: str, cfg: dict, rank: int, world_size: int,
             yield Document(text=text, id=doc_id, metadata={**meta, "size_bytes": len(text.encode("utf-8", "surrogatepass"))})
 
 
-class TextDocsReader(PipelineStep):
-    """The text inputs of a config on their own (IngestReader calls `text_documents` instead)."""
+class TextDocsReader(Described, PipelineStep):
+    """Reads the text inputs of a config (installed_docs, debian_docs, html) after whatever the
+    steps before it yield; items without text go to `removed/text_ingest/` (reason `no_text`).
+    In the ingest run right after IngestReader, which reads the other input kinds."""
 
-    name = "text_docs"
+    name = STEP
     type = "📖 - READER"
 
-    def __init__(self, *, inputs: dict[str, dict], removed_folder: str, limit: int | None = None):
+    def __init__(self, *, inputs: dict, removed_folder: str, limit: int | None = None):
+        """inputs: name -> text input section (typed or dict); limit: documents per input per task."""
         super().__init__()
-        self.inputs, self.removed_folder, self.limit = inputs, removed_folder, limit
+        self.inputs, self.removed_folder, self.limit = dict(inputs), str(removed_folder), limit
+
+    @classmethod
+    def from_config(cls, ctx) -> TextDocsReader | None:
+        cfg = ctx.config
+        inputs = {name: inp for name, inp in cfg.inputs.items() if inp.kind in TEXT_INPUT_KINDS}
+        if not inputs:
+            return None
+        return cls(inputs=inputs, removed_folder=ctx.layout.removed, limit=cfg.limit)
+
+    def outputs(self) -> list[Path]:
+        return [Path(self.removed_folder) / STEP]
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        sink = ParquetSink(Path(self.removed_folder) / "ingest", REMOVED_SCHEMA)
-        sink.open(rank)
+        sink = ParquetSink(Path(self.removed_folder) / STEP, REMOVED_SCHEMA)
+        sink.open(rank)  # an empty removed/text_ingest file still marks the task done
 
         def drop(row: dict) -> None:
-            self.stat_update("dropped")
+            self.stat_update("dropped_no_text")
             sink.write(row, rank)
 
         with sink:

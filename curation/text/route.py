@@ -19,36 +19,9 @@ from __future__ import annotations
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from pydantic import Field, model_validator
 
-from curation.schema import StrictModel
+from curation.config.text import Route, RouteConfig  # noqa: F401  (the section this step applies)
 from curation.steps import Described
-
-
-class Route(StrictModel):
-    source: str = Field(description="the mixture source a matching document goes to")
-    score: str = Field(description="a score column of the scorer, e.g. score_code_text_v1")
-    min: float = Field(ge=0, le=1, description="route when the score is at least this")
-
-
-class RouteConfig(StrictModel):
-    inputs: list[str] = Field(min_length=1, description="inputs whose documents are routed")
-    routes: list[Route] = Field(min_length=1, description="tried in order; the first whose score reaches min wins")
-    default: str = Field("general", description="source of documents no route takes (and of unscored ones)")
-
-    @model_validator(mode="after")
-    def _distinct(self):
-        targets = [r.source for r in self.routes]
-        if len(set(targets)) != len(targets):
-            raise ValueError(f"a source appears in two routes: {targets}")
-        clash = sorted(set(self.inputs) & (set(targets) | {self.default}))
-        if clash:
-            raise ValueError(f"routed inputs {clash} are also route targets: an input's documents would "
-                             f"mix with routed ones under one name; rename the input")
-        return self
-
-    def targets(self) -> list[str]:
-        return [r.source for r in self.routes] + [self.default]
 
 
 def route_source(meta: dict, cfg: RouteConfig) -> str:

@@ -25,9 +25,9 @@ import gzip
 import shutil
 import subprocess
 import sysconfig
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 HTML_SUFFIXES = (".html", ".htm")
 # Standard-library folders whose docstrings are not documentation of the library itself.
@@ -172,7 +172,7 @@ def fetch_debian_packages(packages: list[str], cache_dir: str | Path) -> dict[st
     missing = [p for p in packages if not list(debs.glob(f"{p}_*.deb"))]
     if missing:
         debs.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True)
+        proc = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True, check=False)
         still = [p for p in missing if not list(debs.glob(f"{p}_*.deb"))]
         if still:
             raise RuntimeError(f"apt-get download {' '.join(still)} failed in {debs} (run `apt-get update` first?): "
