@@ -244,7 +244,7 @@ def labelled_corpus(python_manual):
 
     dicts = {p: _debian_items(p) for p in ("dict-foldoc", "dict-gcide", "python-mpmath-doc")}
     try:
-        prose_root = fetch_debian_prose(CACHE / "debian-prose")
+        prose_root = fetch_debian_prose(ROOT / ".cache" / "debian-prose")  # shared with test_quality
     except RuntimeError as err:
         pytest.skip(str(err))
     manual = [it for it in python_manual if not GENERATED_PAGE.search(it.id)]
@@ -310,7 +310,7 @@ def _format_baseline_f1(train, test) -> float:
 def test_acceptance_recall_loop_on_real_text_and_pipeline_split(labelled_corpus, tmp_path):
     import fasttext
 
-    from curation.quality.cli import main
+    from curation.cli import main
     from curation.quality.fasttext_train import LabelledDoc, evaluate
     from curation.quality.scorer import QualityScorer
 
