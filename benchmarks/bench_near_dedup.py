@@ -142,7 +142,7 @@ def build_step(job: dict):
                                                 exact_plan_tasks=0),
             "cluster": lambda: NearDedupCluster(str(work / "edges"), 1, str(work / "signatures"), tasks,
                                                 str(work / "removals"), threshold=job["threshold"]),
-            "filter": lambda: NearDedupFilter(str(work / "removals"), str(work / "removed")),
+            "filter": lambda: NearDedupFilter(removals_folder=str(work / "removals"), removed_folder=str(work / "removed")),
         }
         return steps[stage](), docs
 

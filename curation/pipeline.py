@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ from curation.inspect import DUCKDB_EXAMPLE, summary
 from curation.io import task_file, write_json_atomic
 from curation.layout import Layout
 from curation.load import Pipeline
+from curation.progress import ProgressPrinter
 from curation.recipe import Run, recipe
 from curation.schema import ConfigError
 from curation.steps import StepContext
@@ -118,8 +120,9 @@ def execute(runs: list[Run], layout: Layout, *, executor: dict | None = None,
         problems = {}
         if todo:
             run.prepare()
-            problems = run_stage(kind=executor["kind"], name=run.name, pipeline=run.steps, tasks=run.tasks,
-                                 workers=run.workers, logging_dir=str(logging_dir), settings=executor)
+            with ProgressPrinter(run.name, logging_dir, run.tasks) if run.metered else nullcontext():
+                problems = run_stage(kind=executor["kind"], name=run.name, pipeline=run.steps, tasks=run.tasks,
+                                     workers=run.workers, logging_dir=str(logging_dir), settings=executor)
         for rank, problem in broken_outputs(run).items():
             problems.setdefault(rank, problem)
         if problems:

@@ -2,7 +2,7 @@
 config. What a run must leave (removed/ folders, docs/ columns, task files, content checks) is
 derived from its steps (`curation.steps`), never restated here.
 
-    ingest             read inputs -> filter -> hash [-> MinHash signatures] -> work/filtered/
+    ingest             read inputs -> filter -> redact -> hash [-> MinHash signatures] -> work/filtered/
     near_repo_buckets  [repo-level near-dup] candidate pairs of repositories -> dedup/near/repo/edges/
     near_repo_cluster  [repo-level near-dup] one repository kept per cluster -> dedup/near/repo/removals/
     dedup              exact-duplicate plan over every task's hashes -> dedup/exact/
@@ -28,10 +28,12 @@ from curation.dedup.near import (
 )
 from curation.documents import META_COLUMNS
 from curation.filters.step import CodeFileFilter
-from curation.ingest.reader import IngestReader
+from curation.ingest.reader import INGEST_TOTALS, IngestReader
 from curation.mixture.step import MixPackStep, PackStep
+from curation.progress import ProgressMeter
 from curation.quality.scorer import QualityScorer
 from curation.quality.select import ScoreThresholdFilter
+from curation.redact.step import Redact, RedactionLimit
 from curation.repo.step import SyntaxTagger
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
@@ -46,6 +48,10 @@ class Run:
     tasks: int
     workers: int
     steps: list = field(default_factory=list)
+
+    @property
+    def metered(self) -> bool:
+        return any(isinstance(step, ProgressMeter) for step in self.steps)
 
     def prepare(self) -> None:
         for step in self.steps:
@@ -76,15 +82,18 @@ def recipe(ctx: StepContext) -> list[Run]:
     tasks, workers = cfg.executor.tasks, cfg.executor.workers
     bucket_tasks = cfg.dedup.near.bucket_tasks if cfg.dedup.near else 1
 
-    ingest = build(ctx, IngestReader, CodeFileFilter, ContentHasher, MinhashSigner)
-    curate = build(ctx, DocSource(out.filtered), NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
+    # Redaction before the hashes: exact and near dedup compare the text that is trained on.
+    ingest = build(ctx, IngestReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
+        work=out.work)), CodeFileFilter, Redact, RedactionLimit, ContentHasher, MinhashSigner)
+    curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
+                   NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
                    QualityScorer, ScoreThresholdFilter, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TokenizeStep)
-    columns = merged_columns(curate + tokenize)
+    columns = merged_columns(ingest + curate + tokenize)  # docs/ carries what the ingest run wrote too
     check_thresholds(ctx, columns)
 
     runs = [
-        Run("ingest", tasks, workers, ingest + [DocSink(out.filtered)]),
+        Run("ingest", tasks, workers, ingest + [DocSink(out.filtered, merged_columns(ingest))]),
         Run("near_repo_buckets", bucket_tasks, min(workers, bucket_tasks), build(ctx, repo(NearDedupBuckets, ctx))),
         Run("near_repo_cluster", 1, 1, build(ctx, repo(NearDedupCluster, ctx))),
         Run("dedup", cfg.dedup.tasks, min(workers, cfg.dedup.tasks), build(ctx, ExactDedupPlan)),

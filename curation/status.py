@@ -18,9 +18,11 @@ import os
 import socket
 import subprocess
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from curation.io import write_json_atomic
+from curation.progress import read_progress
 
 RECORD = "job.json"
 
@@ -152,6 +154,7 @@ def _task_count(folder: Path, record: dict) -> int:
 def stage_status(folder: Path) -> dict:
     record = read_record(folder) or {}
     tasks = _task_count(folder, record)
+    progress = read_progress(folder, tasks) if tasks else None
     completions = folder / "completions"
     done = {int(p.name) for p in completions.iterdir() if p.name.isdigit()} if completions.is_dir() else set()
     kind, job_id = record.get("kind", "?"), record.get("job_id")
@@ -180,7 +183,9 @@ def stage_status(folder: Path) -> dict:
         counts[task["state"]] = counts.get(task["state"], 0) + 1
     state = next((s for s in ("failed", "running", "pending", "unknown", "not run") if counts.get(s)), "done")
     return {"name": folder.name, "kind": kind, "job_id": job_id, "tasks": tasks, "state": state, "counts": counts,
-            "folder": str(folder), "task_states": details}
+            "folder": str(folder), "task_states": details,
+            "progress": None if progress is None else {**asdict(progress), "mb_per_s": round(progress.mb_per_s, 3),
+                                                       "eta_s": progress.eta, "line": progress.line(folder.name)}}
 
 
 def _open_task_state(rank, kind, job_id, ranks, problems, queue, queue_error, driver_alive, log, folder):
@@ -229,6 +234,8 @@ def format_status(data: dict) -> str:
         runner = stage["kind"] + (f" job {stage['job_id']}" if stage.get("job_id") else "")
         counts = ", ".join(f"{n} {s}" for s, n in sorted(stage["counts"].items()))
         lines.append(f"{stage['name']:<13} {stage['state']:<8} {stage['tasks']:>4} tasks: {counts:<28} ({runner})")
+        if stage.get("progress") and stage["state"] != "done":
+            lines.append(f"  {stage['progress']['line']}")
         for task in stage["task_states"]:
             if task["state"] == "done":
                 continue

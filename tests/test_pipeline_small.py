@@ -143,3 +143,36 @@ def test_syntax_signals_and_the_option_to_drop_unparsable_files(tmp_path, telech
     assert run_cli("run", str(drop), "--out", str(tmp_path / "drop")).returncode == 0
     removed = duckdb.sql(f"SELECT id, reason FROM '{tmp_path}/drop/removed/syntax/*.parquet'").fetchall()
     assert removed == [("r@worktree:broken.py", "syntax_error")]
+
+
+def test_progress_files_count_what_each_stage_read(small_run):
+    """Each task of ingest and tokenize left its progress: documents read, against the totals."""
+    import json
+
+    _, _, out, _ = small_run
+    ingest = [json.loads(p.read_text()) for p in sorted((out / "logs" / "ingest" / "progress").glob("*.json"))]
+    tokenize = [json.loads(p.read_text()) for p in sorted((out / "logs" / "tokenize" / "progress").glob("*.json"))]
+    assert len(ingest) == len(tokenize) == 2 and all(s["done"] for s in ingest + tokenize)
+    filtered = duckdb.sql(f"SELECT task, count(*) FROM '{out}/work/filtered/*.parquet' GROUP BY task").fetchall()
+    assert sorted((s["rank"], s["docs"]) for s in tokenize) == sorted(filtered)
+    assert all(s["total_docs"] == s["docs"] for s in tokenize)  # the tokenize run read its whole input
+    assert all(s["total_bytes"] >= s["bytes"] > 0 for s in ingest)  # drops are read but never pass
+
+
+def test_status_shows_progress_and_the_printer_writes_plain_lines(small_run, monkeypatch):
+    import io
+    import json
+    import time
+
+    from curation import progress
+
+    _, _, out, _ = small_run
+    proc = run_cli("status", str(out), "--json")
+    stages = {s["name"]: s for s in json.loads(proc.stdout)["stages"]}
+    assert stages["tokenize"]["progress"]["docs"] > 0 and stages["tokenize"]["progress"]["done"] == 2
+    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.05)
+    stream = io.StringIO()  # not a terminal: plain lines
+    with progress.ProgressPrinter("tokenize", out / "logs" / "tokenize", 2, stream=stream):
+        time.sleep(0.3)
+    lines = stream.getvalue().splitlines()
+    assert lines and lines[0].startswith("[tokenize] ") and "MB/s" in lines[0] and "\r" not in stream.getvalue()

@@ -155,12 +155,13 @@ def test_scorer_writes_versioned_scores_and_never_drops(tmp_path):
 
 
 def test_yaml_threshold_changes_what_is_kept(tmp_path):
+    from curation.config.quality import load_thresholds
     from curation.quality.scorer import QualityScorer
     from curation.quality.select import ScoreThresholdFilter
 
     def kept(yaml_text: str) -> list[str]:
-        thresholds = yaml.safe_load(yaml_text)["thresholds"]
-        step = ScoreThresholdFilter(thresholds, str(tmp_path / "removed"))
+        thresholds = load_thresholds(yaml.safe_load(yaml_text)["thresholds"])
+        step = ScoreThresholdFilter(thresholds=thresholds, removed_folder=str(tmp_path / "removed"))
         scored = QualityScorer(heuristic=True).run(iter(_code_docs()))
         return [d.id for d in step.run(scored)]
 

@@ -1,7 +1,8 @@
-"""Typed schema of `pipelines/*.yaml`, loading with `--set` overrides, and path resolution.
+"""Typed schema of `pipelines/*.yaml`: one section per concern, every key checked.
 
 A pipeline config states intent (which inputs, which rule set, which tokenizer, how long a
-sequence); everything derived from it (task plans, file names) is computed by `curation.pipeline`.
+sequence); `curation.load` reads it with `--set` overrides and resolves what it names, and the
+steps of `curation.recipe` derive everything else (task plans, file names, bands x rows).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import Field, model_validator
 from curation.config.assemble import FimConfig, RepoAssembleConfig
 from curation.config.inputs import InputConfig
 from curation.config.quality import QualityConfig
+from curation.config.redact import RedactConfig
 from curation.schema import StrictModel
 
 
@@ -140,6 +142,7 @@ class PipelineConfig(StrictModel):
     inputs: dict[str, InputConfig] = Field(min_length=1)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     filters: str | None = Field("filters/code.yaml", description="rule set for code files; null: no filtering")
+    redact: RedactConfig = Field(default_factory=RedactConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     assemble: AssembleConfig = Field(default_factory=FileAssembleConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)

@@ -82,10 +82,21 @@ def discover_source(cfg: RepoInput | InstalledInput, ingest: IngestConfig, *, si
     return repos, errors
 
 
-def plan_assignment(inputs: dict[str, InputConfig], ingest: IngestConfig, world_size: int) -> dict[str, list[list[str]]]:
-    """source -> for each task, the names of the repositories it reads (sized once, here)."""
-    return {source: [[r.name for r in task] for task in assign_repos(discover_source(cfg, ingest)[0], world_size)]
-            for source, cfg in sorted(inputs.items()) if cfg.kind in ("repos", "installed")}
+INGEST_TOTALS = "{work}/ingest_totals.json"  # bytes each task will read, for its progress ETA
+
+
+def plan_assignment(inputs: dict[str, InputConfig], ingest: IngestConfig, world_size: int
+                    ) -> tuple[dict[str, list[list[str]]], dict[str, int]]:
+    """(source -> for each task, the names of the repositories it reads; task -> bytes), sized once, here."""
+    assignment, sizes = {}, dict.fromkeys(map(str, range(world_size)), 0)
+    for source, cfg in sorted(inputs.items()):
+        if cfg.kind not in ("repos", "installed"):
+            continue
+        tasks = assign_repos(discover_source(cfg, ingest)[0], world_size)
+        assignment[source] = [[r.name for r in task] for task in tasks]
+        for rank, task in enumerate(tasks):
+            sizes[str(rank)] += sum(r.size_hint() for r in task)
+    return assignment, sizes
 
 
 class IngestReader(Described, PipelineStep):
@@ -116,7 +127,10 @@ class IngestReader(Described, PipelineStep):
         """The driver sizes and assigns repositories to tasks once; a resumed run keeps the
         assignment its finished tasks used."""
         if self.assignment_path and not Path(self.assignment_path).exists():
-            write_json_atomic(self.assignment_path, plan_assignment(self.inputs, self.ingest, self.tasks))
+            assignment, sizes = plan_assignment(self.inputs, self.ingest, self.tasks)
+            if not any(cfg.kind in ("stack", "jsonl", "parquet") for cfg in self.inputs.values()):
+                write_json_atomic(INGEST_TOTALS.format(work=Path(self.assignment_path).parent), sizes)
+            write_json_atomic(self.assignment_path, assignment)
 
     def outputs(self) -> list[Path]:
         return [Path(self.removed_folder) / STEP]
