@@ -17,6 +17,13 @@ software alone does not make a document code-related. For the math classifier th
 include the Python manual's numeric modules (math, cmath, decimal, fractions, statistics) and
 GCIDE's definitions of mathematical words.
 
+Measured (tests/test_text.py, 2026-12): the recall loop's model reaches held-out F1 0.95 after four
+rounds (0.69 from the seeds alone), 0.98 on FOLDOC vs GCIDE and 0.95 on the Python manual vs the
+licenses. A logistic regression on word shapes and punctuation only, trained with the true labels,
+reaches 0.98 too: code-related documentation carries code samples and identifiers, so its form is
+a strong clue. What the split does rule out is leakage (no file on both sides) and a task the
+seeds alone solve.
+
 Everything is cut into chunks of about 2000 characters at paragraph breaks (`seeds.chunks`), so
 length is no clue; a chunk's group is its file (dictionaries: blocks of 100 entries), and
 `partition` puts each group wholly on one side of a split.
