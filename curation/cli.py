@@ -24,6 +24,8 @@ EXAMPLES = {
     "demo": """example:
   curate demo --out out/demo
   curate demo --tokenizer /models/telechat3     # a local copy of the TeleChat3 tokenizer""",
+    "report": """example:
+  curate report out/stage1          # then open out/stage1/report.html (one file, works offline)""",
     "status": """example:
   curate run pipelines/stage1_8k.yaml --out out/stage1 --executor slurm --set executor.partition=cpu
   curate status out/stage1          # done / running / failed per stage and task, with log paths
@@ -65,6 +67,7 @@ HANDLERS = {
     "inspect": "curation.commands:cmd_inspect",
     "demo": "curation.commands:cmd_demo",
     "status": "curation.commands:cmd_status",
+    "report": "curation.commands:cmd_report",
     "plan": "curation.mixture.cli:cmd_plan",
     "train-quality": "curation.quality.cli:cmd_train_quality",
     "recall-text": "curation.quality.cli:cmd_recall_text",
@@ -123,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: TeleChat3, with an offline fallback)")
     p.add_argument("--tasks", type=int, help="number of tasks (default 2)")
     p.add_argument("--workers", type=int, help="tasks run at once (default 2)")
+
+    p = command("report", "Write OUT/report.html (one self-contained page) and OUT/report.json: funnel, drops, "
+                          "languages, token shares, lengths, fill, dedup, decontamination, redaction, time, memory.")
+    p.add_argument("out", type=Path, help="an output folder of `curate run`")
 
     p = command("status", "Show which stages and tasks of a run are done, running or failed, with their logs.")
     p.add_argument("out", type=Path, help="an output folder of `curate run`")

@@ -12,6 +12,7 @@ from curation.demo import run_demo
 from curation.inspect import query, summary
 from curation.load import load_pipeline
 from curation.pipeline import run_pipeline
+from curation.report.build import write_report
 from curation.schema import ConfigError
 from curation.status import format_status, status
 from curation.validate import validate_file
@@ -62,3 +63,10 @@ def cmd_status(args) -> int:
     data = status(args.out)
     print(json.dumps(data, indent=2) if args.json else format_status(data))
     return 1 if any(stage["state"] == "failed" for stage in data["stages"]) else 0
+
+
+def cmd_report(args) -> int:
+    json_path, html_path = write_report(args.out)
+    print(f"{html_path}\n{json_path}")
+    return 0
+

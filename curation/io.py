@@ -22,6 +22,9 @@ import pyarrow.parquet as pq
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True)
 ROW_GROUP_ROWS = 2048
 
+# Dates are instants: microseconds, UTC (DuckDB reads them as TIMESTAMP WITH TIME ZONE).
+DATE_TYPE = pa.timestamp("us", tz="UTC")
+
 DOC_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -39,8 +42,12 @@ DOC_SCHEMA = pa.schema(
         ("unit", pa.string()),
         ("content_hash", pa.string()),
         ("task", pa.int32()),
+        # What the dedup keep rule reads after the license (curation.dedup.keep); null when unknown.
+        ("stars", pa.int64()),  # repository stars (Stack-style inputs)
+        ("date", DATE_TYPE),  # revision time: the commit date of a git input, a Stack row's revision_date
     ]
 )
+
 
 def doc_schema(extra: dict[str, pa.DataType] | None = None) -> pa.Schema:
     """DOC_SCHEMA plus the metadata columns a pipeline adds (scores, syntax signals, ...)."""

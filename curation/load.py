@@ -17,7 +17,7 @@ from curation.config.mixture import MixtureConfig
 from curation.config.pipeline import PipelineConfig
 from curation.filters.ruleset import RuleSet, load_rules
 from curation.quality.scorer import model_spec
-from curation.schema import ConfigError, load_model, read_yaml, validate
+from curation.schema import ConfigError, load_model, read_yaml, resolve_path, validate
 
 
 @dataclass(frozen=True)
@@ -75,19 +75,6 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None, *, check
     return resolve_pipeline(read_pipeline_config(path, overrides), path, check_inputs=check_inputs)
 
 
-def resolve_path(ref: str, config_path: str | Path) -> Path:
-    """A path named inside a config: absolute, or relative to the config's folder, its parent
-    (so `pipelines/x.yaml` can name `filters/code.yaml`), or the working directory."""
-    p = Path(ref).expanduser()
-    if p.is_absolute():
-        return p
-    base = Path(config_path).resolve().parent
-    for candidate in (base / p, base.parent / p, Path.cwd() / p):
-        if candidate.exists():
-            return candidate
-    return base.parent / p  # the path users most likely meant; its absence is reported by the caller
-
-
 def resolve_pipeline(cfg: PipelineConfig, config_path: str | Path, *, check_inputs: bool = True) -> Pipeline:
     """Open and check everything `cfg` names; every problem found is reported at once."""
     problems: list[str] = []
@@ -123,6 +110,7 @@ def resolve_pipeline(cfg: PipelineConfig, config_path: str | Path, *, check_inpu
                 problems.append(f"quality.models.{name}.path: {err}")
             models[name] = str(path)
 
+    problems += decontaminate_problems(cfg, config_path)
     if problems:
         raise ConfigError(f"{config_path}:\n  " + "\n  ".join(problems))
     return Pipeline(config=cfg, path=Path(config_path), rules=rules, rules_path=rules_path, mixture=mixture,
@@ -140,3 +128,18 @@ def mixture_problems(mixture: MixtureConfig, inputs: list[str]) -> list[str]:
     problems += [f"input {name!r} is not a source of this mixture: its documents would never reach the shards"
                  for name in inputs if name not in named]
     return problems
+
+
+def decontaminate_problems(cfg: PipelineConfig, config_path: str | Path) -> list[str]:
+    """Benchmark files the decontamination step will need, checked before any stage runs."""
+    d = cfg.decontaminate
+    if not d.enabled:
+        return []
+    problems = []
+    if d.require_builtin and d.builtin and (not d.benchmarks_dir or not resolve_path(d.benchmarks_dir, config_path).is_dir()):
+        problems.append(f"decontaminate.benchmarks_dir: {d.benchmarks_dir}: no such folder (require_builtin is on)")
+    for i, extra in enumerate(d.extra):
+        if extra.path and not resolve_path(extra.path, config_path).exists():
+            problems.append(f"decontaminate.extra.{i}.path: {extra.path}: no such file or folder")
+    return problems
+

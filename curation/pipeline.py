@@ -23,6 +23,7 @@ from curation.layout import Layout
 from curation.load import Pipeline
 from curation.progress import ProgressPrinter
 from curation.recipe import Run, recipe
+from curation.report.build import write_report
 from curation.schema import ConfigError
 from curation.steps import StepContext
 from curation.tokenize.tokenizer import Tokenizer, load_tokenizer
@@ -51,9 +52,11 @@ def run_pipeline(pipeline: Pipeline, out: str | Path, *, tokenizer: Tokenizer | 
     start = time.time()
     execute(runs, layout, executor=cfg.executor.model_dump(), progress=progress)
     progress(f"\nDone in {time.time() - start:.1f}s\n")
+    json_path, html_path = write_report(layout.out)
     progress(summary(layout.out))
     progress("")
     progress(DUCKDB_EXAMPLE.format(out=layout.out))
+    progress(f"\nreport: {html_path} (figures: {json_path})")
     return layout
 
 
@@ -133,6 +136,7 @@ def execute(runs: list[Run], layout: Layout, *, executor: dict | None = None,
                 f"run '{run.name}': task(s) {bad} did not complete ({detail}); logs: {logs}; "
                 "fix the cause and re-run the same command: finished tasks are skipped"
             )
+        run.finish()
         stats = logging_dir / "stats.json"
         if stats.exists():
             layout.stats.mkdir(parents=True, exist_ok=True)

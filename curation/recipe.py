@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.assemble.step import RepoAssembler
+from curation.decontam.step import Decontaminate
 from curation.dedup.exact import ContentHasher, ExactDedupFilter, ExactDedupPlan
 from curation.dedup.near import (
     MinhashSigner,
@@ -35,6 +36,7 @@ from curation.quality.scorer import QualityScorer
 from curation.quality.select import ScoreThresholdFilter
 from curation.redact.step import Redact, RedactionLimit
 from curation.repo.step import SyntaxTagger
+from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
 from curation.tokenize.step import TokenizeStep
@@ -56,6 +58,10 @@ class Run:
     def prepare(self) -> None:
         for step in self.steps:
             step.prepare()
+
+    def finish(self) -> None:
+        for step in self.steps:
+            step.finish(self.tasks)
 
     def outputs(self) -> list[Path]:
         """Folders that must hold one Parquet file per task when the run is done."""
@@ -87,7 +93,7 @@ def recipe(ctx: StepContext) -> list[Run]:
         work=out.work)), CodeFileFilter, Redact, RedactionLimit, ContentHasher, MinhashSigner)
     curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
                    NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
-                   QualityScorer, ScoreThresholdFilter, SyntaxTagger, RepoAssembler)
+                   QualityScorer, ScoreThresholdFilter, Decontaminate, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TokenizeStep)
     columns = merged_columns(ingest + curate + tokenize)  # docs/ carries what the ingest run wrote too
     check_thresholds(ctx, columns)
@@ -102,7 +108,9 @@ def recipe(ctx: StepContext) -> list[Run]:
         Run("tokenize", tasks, workers, curate + [DocSink(out.docs, columns)] + tokenize),
         Run("pack", 1, 1, build(ctx, MixPackStep, PackStep)),
     ]
-    return [run for run in runs if run.steps]
+    for run in runs:  # last: its generator starts first, so it sees the whole task's memory
+        run.steps.append(PeakMemory())
+    return [run for run in runs if len(run.steps) > 1]
 
 
 def repo(step_class, ctx: StepContext):

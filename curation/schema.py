@@ -66,3 +66,15 @@ def load_model(model: type[BaseModel], path: str | Path) -> BaseModel:
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return validate(model, data, path)
 
+
+def resolve_path(ref: str, config_path: str | Path) -> Path:
+    """A path named inside a config: absolute, or relative to the config's folder, its parent
+    (so `pipelines/x.yaml` can name `filters/code.yaml`), or the working directory."""
+    p = Path(ref).expanduser()
+    if p.is_absolute():
+        return p
+    base = Path(config_path).resolve().parent
+    for candidate in (base / p, base.parent / p, Path.cwd() / p):
+        if candidate.exists():
+            return candidate
+    return base.parent / p  # the path users most likely meant; its absence is reported by the caller

@@ -6,6 +6,7 @@ A step is a datatrove `PipelineStep` that also describes itself, so the recipe
     from_config(ctx)   the step built from its typed config section, or None when that section
                        turns it off; no side effects (the recipe is also built to list stages)
     prepare()          driver-side work just before its run starts (e.g. a task plan)
+    finish(tasks)      driver-side work once its run is done and checked (e.g. a merged report)
     outputs()          folders that must hold one `{rank:05d}.parquet` per task of its run
     files()            single files its run must leave
     check(rank)        a content check of task `rank`'s outputs: the problem, or None
@@ -55,6 +56,10 @@ class Described:
         raise NotImplementedError(f"{cls.__name__} is not built from a config")
 
     def prepare(self) -> None:
+        return None
+
+    def finish(self, tasks: int) -> None:
+        """Driver-side work once every task of its run is done and checked (e.g. a merged report)."""
         return None
 
     def outputs(self) -> list[Path]:

@@ -168,3 +168,37 @@ def test_killed_slurm_task_is_reported_then_rerun_alone(slurm, pipeline, local_r
         == finished_before
     assert shard_hashes(out) == local_run
     assert run_cli("status", str(out)).returncode == 0
+
+
+def _kill_a_running_ray_tokenize_task(out: Path, driver: subprocess.Popen) -> int:
+    """SIGKILL the Ray worker process of a running tokenize task (its pipeline has started: a task
+    log exists; the process title says run_for_rank only while a task runs). Returns its pid."""
+    logs = out / "logs" / "tokenize" / "logs"
+    deadline = time.time() + 240
+    while time.time() < deadline and driver.poll() is None:
+        if logs.is_dir() and any(logs.glob("task_*.log")):
+            pids = subprocess.run(["pgrep", "-f", "ray::RankWorker.run_for_rank"], capture_output=True,
+                                  text=True).stdout.split()
+            if pids:
+                os.kill(int(pids[0]), 9)
+                return int(pids[0])
+        time.sleep(0.05)
+    pytest.fail(f"no Ray worker was seen running a tokenize task (driver exit code {driver.poll()})")
+
+
+def test_killed_ray_task_is_run_again_and_the_shards_hold(ray_cluster, pipeline, local_run):
+    """Under Ray a task whose worker dies is resubmitted by datatrove's Ray executor (a worker
+    crash is a retriable Ray error): the run finishes, every task is done once, the shards are the
+    local run's."""
+    out = pipeline.parent / "out-ray-killed"
+    cmd = [CURATE, "run", str(pipeline), "--out", str(out), "--executor", "ray"]
+    driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    pid = _kill_a_running_ray_tokenize_task(out, driver)
+    stdout, stderr = driver.communicate(timeout=400)
+    assert driver.returncode == 0, stderr[-3000:]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the worker we killed is gone: the tasks finished elsewhere
+    assert "[tokenize] 0/3 tasks already done; running 3" in stdout
+    assert sorted(p.name for p in (out / "logs" / "tokenize" / "completions").iterdir()) == ["00000", "00001", "00002"]
+    assert shard_hashes(out) == local_run
+    assert json.loads(run_cli("status", str(out), "--json").stdout)["complete"]

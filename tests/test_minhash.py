@@ -264,13 +264,13 @@ def test_candidate_pairs_are_linear_in_bucket_size():
 
 def test_keep_rule_order():
     old, new = datetime(2020, 1, 1, tzinfo=timezone.utc), datetime(2024, 1, 1, tzinfo=timezone.utc)
-    gpl_popular = KeepCandidate("a", "copyleft", stars=10_000, rev_time=new)
+    gpl_popular = KeepCandidate("a", "copyleft", stars=10_000, date=new)
     unlicensed = KeepCandidate("b", "none", stars=1)
-    mit_few = KeepCandidate("c", "permissive", stars=5, rev_time=old)
-    mit_many = KeepCandidate("d", "permissive", stars=50, rev_time=old)
-    mit_many_newer = KeepCandidate("e", "permissive", stars=50, rev_time=new.timestamp())
-    mit_unknown_stars = KeepCandidate("f", "permissive", rev_time=new)
-    mit_twin = KeepCandidate("0", "permissive", stars=50, rev_time=new)
+    mit_few = KeepCandidate("c", "permissive", stars=5, date=old)
+    mit_many = KeepCandidate("d", "permissive", stars=50, date=old)
+    mit_many_newer = KeepCandidate("e", "permissive", stars=50, date=new.timestamp())
+    mit_unknown_stars = KeepCandidate("f", "permissive", date=new)
+    mit_twin = KeepCandidate("0", "permissive", stars=50, date=new)
     assert choose_kept([gpl_popular, unlicensed]) == unlicensed
     assert choose_kept([unlicensed, mit_few]) == mit_few
     assert choose_kept([mit_few, mit_many, mit_unknown_stars]) == mit_many

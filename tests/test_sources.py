@@ -373,7 +373,8 @@ def test_parquet_rows_split_by_repo_across_tasks(tmp_path):
     by_rank = [list(iter_table_rows(path, columns=STACK_COLUMNS, rank=r, world_size=3)) for r in range(3)]
     split_check(by_rank, {(r["max_stars_repo_name"], r["max_stars_repo_path"]) for r in rows})
     first = next(r for r in by_rank[shard_of("org/repo0", 3)] if r["path"] == "f0.py")
-    assert first == {"content": "print(0)\n", "path": "f0.py", "repo": "org/repo0", "rev": None, "license": "mit"}
+    assert first == {"content": "print(0)\n", "path": "f0.py", "repo": "org/repo0", "rev": None, "license": "mit",
+                     "stars": None, "date": None}
     with pytest.raises(SourceError, match=r"stack.parquet: no column 'hexsha' \(for rev\)"):
         list(iter_table_rows(path, columns={**STACK_COLUMNS, "rev": "hexsha"}))
 

@@ -18,14 +18,18 @@ class RepoInput(StrictModel):
     layout: Literal["auto", "repo", "collection"] = "auto"
 
 
+STACK_ROLES = ("content", "path", "repo", "rev", "license", "stars", "date")
+
+
 class StackInput(StrictModel):
     """A Stack-style dataset: one row per file, with content, path and repo columns."""
 
     kind: Literal["stack"]
     paths: list[str] = Field(min_length=1)
     columns: dict[str, str] = Field(
-        default_factory=lambda: {"content": "content", "path": "path", "repo": "repo"},
-        description="our name -> column name; content and path are required, repo/license/rev optional",
+        default_factory=lambda: {"content": "content", "path": "path"},
+        description="role -> column name; content and path are required; repo, rev, license, stars and date "
+                    "not mapped are read from The Stack v2 / v1 column names, or a column named like the role",
     )
 
     @model_validator(mode="after")
@@ -33,9 +37,9 @@ class StackInput(StrictModel):
         missing = {"content", "path"} - set(self.columns)
         if missing:
             raise ValueError(f"columns must map {sorted(missing)}")
-        unknown = set(self.columns) - {"content", "path", "repo", "license", "rev"}
+        unknown = set(self.columns) - set(STACK_ROLES)
         if unknown:
-            raise ValueError(f"unknown column roles {sorted(unknown)}; known: content, path, repo, license, rev")
+            raise ValueError(f"unknown column roles {sorted(unknown)}; known: {', '.join(STACK_ROLES)}")
         return self
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from curation.config.assemble import FimConfig, RepoAssembleConfig
+from curation.config.decontam import DecontaminateConfig
 from curation.config.inputs import InputConfig
 from curation.config.quality import QualityConfig
 from curation.config.redact import RedactConfig
@@ -147,6 +148,7 @@ class PipelineConfig(StrictModel):
     assemble: AssembleConfig = Field(default_factory=FileAssembleConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     quality: QualityConfig | None = None
+    decontaminate: DecontaminateConfig = Field(default_factory=DecontaminateConfig)
     mixture: str | None = Field(None, description="mixtures/*.yaml; null: every source once, natural shares")
     pack: PackConfig = Field(default_factory=PackConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)

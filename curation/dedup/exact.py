@@ -2,7 +2,8 @@
 
 Three parts with file barriers between them, so it runs under any datatrove executor:
 `ContentHasher` (per task) stores a hash with each document; `ExactDedupPlan` (per hash bucket)
-reads only the id/hash/license columns of every task's output and decides which copy survives;
+reads only the hash and keep-rule columns of every task's output and decides which copy survives
+(`curation.dedup.keep`: license > stars > newer date > id);
 `ExactDedupFilter` (per task) drops the others into `removed/exact_dedup/` with the id kept.
 """
 
@@ -15,15 +16,13 @@ import xxhash
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from curation.dedup.keep import KEEP_COLUMNS, KEEP_ORDER_SQL
 from curation.dedup.near import near_folders, near_levels
 from curation.io import task_file, write_table_atomic
 from curation.steps import Described, DropStep, expect_task_files
 
 STEP = "exact_dedup"
 
-# Which copy survives: permissive license first, then no license, then anything else (BigCode v2),
-# then the smallest id, so the choice never depends on task count or order.
-KEEP_ORDER_SQL = "CASE license_class WHEN 'permissive' THEN 0 WHEN 'none' THEN 1 ELSE 2 END, id"
 
 
 def content_hash(text: str) -> str:
@@ -84,7 +83,7 @@ class ExactDedupPlan(Described, PipelineStep):
         table = con.sql(
             f"""
             WITH bucket AS (
-                SELECT id, content_hash, license_class, task
+                SELECT content_hash, task, {', '.join(KEEP_COLUMNS)}
                 FROM read_parquet($files)
                 WHERE ('0x' || substr(content_hash, 1, 8))::UBIGINT % $world = $rank {skip_removed_repos}
             ), ranked AS (

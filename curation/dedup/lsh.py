@@ -5,22 +5,17 @@ that share a key in any band are candidate pairs (`candidate_pairs`, one band at
 worker needs only one band's keys in memory) -> a candidate pair counts only if its estimated
 Jaccard reaches the threshold (`verified_pairs`: a band collision alone lets through pairs far
 below it) -> connected components (`UnionFind`) -> one document kept per cluster
-(`choose_kept`), every other one removed with the id kept and its similarity to it.
+(`curation.dedup.keep`), every other one removed with the id kept and its similarity to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 
+from curation.dedup.keep import KeepCandidate, choose_kept, keep_order_key  # noqa: F401 - the rule lives in keep.py
 from curation.dedup.minhash import band_keys, estimate_jaccard, is_empty_signature
-
-# BigCode v2: permissive license first, then no license, then anything else.
-LICENSE_RANK = {"permissive": 0, "none": 1}
-OTHER_LICENSE_RANK = 2
 
 
 class UnionFind:
@@ -124,45 +119,6 @@ def near_duplicate_clusters(signatures: np.ndarray, bands: int, rows: int, thres
     clusters = UnionFind(len(signatures))
     clusters.union_pairs(left, right)
     return clusters.roots()
-
-
-@dataclass(frozen=True)
-class KeepCandidate:
-    """What the keep rule looks at for one document. `stars` and `rev_time` may be unknown."""
-
-    id: str
-    license_class: str = "none"  # "permissive", "none", or anything else ("copyleft", ...)
-    stars: int | None = None
-    rev_time: datetime | float | None = None  # revision (commit) time: datetime or POSIX seconds
-
-
-def _timestamp(value: datetime | float | None) -> float | None:
-    return value.timestamp() if isinstance(value, datetime) else value
-
-
-def keep_order_key(doc: KeepCandidate) -> tuple:
-    """Sort key, best first: license class, then more stars, then newer revision, then smaller id.
-
-    An unknown star count or revision time ranks after every known one, so a document is never
-    preferred for lacking information; the id makes the order total, hence the choice
-    independent of task count, input order and executor.
-    """
-    stamp = _timestamp(doc.rev_time)
-    return (
-        LICENSE_RANK.get(doc.license_class, OTHER_LICENSE_RANK),
-        doc.stars is None,
-        -(doc.stars or 0),
-        stamp is None,
-        -(stamp or 0.0),
-        doc.id,
-    )
-
-
-def choose_kept(members: Sequence[KeepCandidate]) -> KeepCandidate:
-    """The member of a near-duplicate cluster that survives."""
-    if not members:
-        raise ValueError("choose_kept needs at least one cluster member")
-    return min(members, key=keep_order_key)
 
 
 def removals(

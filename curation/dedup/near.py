@@ -27,7 +27,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curation.dedup.checks import check_edges, check_removals, check_signatures
-from curation.dedup.lsh import KeepCandidate, UnionFind, keep_order_key
+from curation.dedup.keep import KeepCandidate, keep_order_key
+from curation.dedup.lsh import UnionFind
 from curation.dedup.minhash import (
     band_keys,
     bands_rows,
@@ -38,7 +39,7 @@ from curation.dedup.minhash import (
     raw_signature,
     shingle_hashes,
 )
-from curation.io import ParquetSink, task_file, write_table_atomic
+from curation.io import DATE_TYPE, ParquetSink, task_file, write_table_atomic
 from curation.steps import Described, DropStep, expect_task_files
 
 STEP = "near_dup"
@@ -64,7 +65,7 @@ class RepoBins:
 
     key: str
     raw: tuple
-    license_class: str | None
+    meta: dict  # metadata of its first file: what the keep rule reads (license class, stars, date)
 
 
 def near_levels(cfg) -> list[str]:
@@ -81,7 +82,9 @@ def signature_schema(num_perm: int, bands: int):
         ("id", pa.string()),
         ("task", pa.int32()),
         ("row", pa.int64()),  # position in this task's file: (task, row) names a document until verified
-        ("license_class", pa.string()),
+        ("license_class", pa.string()),  # the keep rule's columns (curation.dedup.keep)
+        ("stars", pa.int64()),
+        ("date", DATE_TYPE),
         ("signature", pa.binary(4 * num_perm)),  # uint32[num_perm], little-endian
         ("band_keys", pa.list_(pa.uint64(), bands)),
     ])
@@ -151,8 +154,9 @@ class MinhashSigner(Described, PipelineStep):
                 return problem
         return None
 
-    def _row(self, doc_id: str, rank: int, row: int, license_class: str | None, sig: np.ndarray) -> dict:
-        return {"id": doc_id, "task": rank, "row": row, "license_class": license_class,
+    def _row(self, doc_id: str, rank: int, row: int, meta: dict, sig: np.ndarray) -> dict:
+        return {"id": doc_id, "task": rank, "row": row, "license_class": meta.get("license_class"),
+                "stars": meta.get("stars"), "date": meta.get("date"),
                 "signature": sig.astype("<u4").tobytes(),
                 "band_keys": band_keys(sig, self.bands, self.rows).tolist()}
 
@@ -164,7 +168,7 @@ class MinhashSigner(Described, PipelineStep):
 
         def flush_repo():
             if repos is not None and current is not None and current.raw[1].any():
-                repos.write(self._row(current.key, rank, repos.rows, current.license_class,
+                repos.write(self._row(current.key, rank, repos.rows, current.meta,
                                       densified(*current.raw, self.seed)), rank)
                 self.stat_update("repos_signed")
 
@@ -183,13 +187,13 @@ class MinhashSigner(Described, PipelineStep):
                         if is_empty_signature(sig):
                             self.stat_update("no_shingles")
                         else:
-                            files.write(self._row(doc.id, rank, files.rows, doc.metadata.get("license_class"), sig), rank)
+                            files.write(self._row(doc.id, rank, files.rows, doc.metadata, sig), rank)
                             self.stat_update("signed")
                     if repos is not None:
                         key = repo_key(doc.metadata)
                         if current is None or key != current.key:  # files of one repository arrive together
                             flush_repo()
-                            current = RepoBins(key, raw, doc.metadata.get("license_class"))
+                            current = RepoBins(key, raw, doc.metadata)
                         else:
                             current.raw = merge_raw(current.raw, raw)
                 yield doc
@@ -370,13 +374,13 @@ class NearDedupCluster(Described, PipelineStep):
         members: dict[str, tuple] = {}
         wanted = pa.array(ids, pa.string())
         for path in expect_task_files(self.signatures_folder, self.sign_tasks):
-            t = pq.read_table(path, columns=["id", "task", "license_class", "signature"])
+            t = pq.read_table(path, columns=["id", "task", "license_class", "stars", "date", "signature"])
             t = t.filter(pc.is_in(t.column("id"), wanted))
             sigs = _signatures_of(t) if t.num_rows else []
-            for doc_id, task, lic, sig in zip(t.column("id").to_pylist(), t.column("task").to_pylist(),
-                                              t.column("license_class").to_pylist(), sigs):
-                members[doc_id] = (task, lic, sig)
-        candidates = [KeepCandidate(id=i, license_class=members[i][1] or "none") for i in ids]
+            for doc_id, task, lic, stars, date, sig in zip(
+                    *(t.column(c).to_pylist() for c in ("id", "task", "license_class", "stars", "date")), sigs):
+                members[doc_id] = (task, KeepCandidate(doc_id, lic, stars, date), sig)
+        candidates = [members[i][1] for i in ids]
         signatures = np.stack([members[i][2] for i in ids]) if ids else None
         roots = uf.roots()
         out = resolve_clusters(roots, candidates, signatures, self.threshold)

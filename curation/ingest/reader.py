@@ -188,6 +188,7 @@ class IngestReader(Described, PipelineStep):
                 "size_bytes": f.size,
                 "unit": "file",
                 "task": rank,
+                "date": getattr(repo, "date", None),
             }
             fid = doc_id(repo.name, repo.rev, f.path)
             if f.drop:
@@ -251,7 +252,7 @@ class IngestReader(Described, PipelineStep):
                     text = row["content"]
                     meta = {"source": source, "kind": "code", "repo": repo, "rev": rev, "path": row["path"],
                             "size_bytes": len(text.encode("utf-8", "surrogatepass")) if text else 0,
-                            "unit": "file", "task": rank}
+                            "unit": "file", "task": rank, "stars": row.get("stars"), "date": row.get("date")}
                     fid = doc_id(repo, rev, row["path"])
                     if not isinstance(text, str):
                         self._drop(sink, rank, id=fid, reason="undecodable", detail="content is not a string", meta=meta)

@@ -24,6 +24,7 @@ import stat
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -52,6 +53,7 @@ class RepoSource:
     location: str
     limits: Limits = field(default_factory=Limits)
     note: str = ""  # why a source yields nothing, e.g. EMPTY_GIT_NOTE
+    date: datetime | None = None  # git: the commit (committer) date of rev, UTC; the keep rule prefers newer
     _size_hint: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def files(self) -> Iterator[RepoFile]:
@@ -225,6 +227,17 @@ def _resolve_git_rev(location: str, rev: str) -> tuple[str, str]:
     if not _git(location, "rev-list", "-n1", "--all").stdout.strip():
         return "", EMPTY_GIT_NOTE
     raise SourceError(f"{location}: revision {rev!r} is not a commit in this repository")
+
+
+def _commit_date(location: str, sha: str) -> datetime | None:
+    """The committer date of a commit (when it entered the branch, unlike the author date)."""
+    if not sha:
+        return None
+    shown = _git(location, "show", "-s", "--format=%ct", sha)
+    if shown.returncode:
+        raise SourceError(f"{location}: cannot read the date of commit {sha}: "
+                          f"{shown.stderr.decode(errors='replace').strip()}")
+    return datetime.fromtimestamp(int(shown.stdout.strip()), tz=timezone.utc)
 
 
 class _TreeEntry(NamedTuple):
@@ -419,7 +432,7 @@ def _open_source(path: Path, kind: str, rev: str, limits: Limits) -> RepoSource:
         sha, note = _resolve_git_rev(location, rev)
         if not (path / ".git").exists() and name.endswith(".git") and len(name) > 4:
             name = name[:-4]  # bare "foo.git" is the repository "foo"
-        return RepoSource(name, sha, "git", location, limits, note)
+        return RepoSource(name, sha, "git", location, limits, note, date=_commit_date(location, sha))
     return RepoSource(name, "worktree", "dir", location, limits)
 
 

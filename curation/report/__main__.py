@@ -1,0 +1,3 @@
+from curation.report.build import main
+
+raise SystemExit(main())
