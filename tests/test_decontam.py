@@ -399,5 +399,5 @@ def test_curate_run_drops_a_planted_solution_and_reports_it(tmp_path, items, tel
     assert item.item_id in removed[0][2]
     report = json.loads((out / "decontamination.json").read_text())
     assert report["benchmarks"]["humaneval"]["documents"] == 1, report
-    kept = duckdb.sql(f"SELECT count(*), sum(decontam_matches) FROM '{out}/docs/*.parquet'").fetchone()
+    kept = duckdb.sql(f"SELECT count(*), sum(decontam_matches) FROM '{out}/docs/*.parquet'").fetchall()[0]
     assert kept[0] > 10 and kept[1] == 0

@@ -203,8 +203,12 @@ def expected_report(out: Path) -> dict:
         return fig
 
     want["dedup"] = {"exact": clusters("exact"), "near": clusters("near"), "near_repo": None}
-    want["decontamination"] = None  # no decontamination step in this run
-    want["redaction"] = []  # no redaction columns in docs/
+    # decontamination.json as the step wrote it, read by DuckDB's own JSON reader
+    want["decontamination"] = json.loads(con.execute(
+        f"SELECT json::VARCHAR FROM read_json_objects('{o}/decontamination.json')").fetchone()[0])
+    want["redaction"] = _q(con, " UNION ALL ".join(  # redaction is on by default: one int64 column per type
+        f"""SELECT '{c}' AS "column", NULL AS key, coalesce(sum({c}), 0) AS count,
+                   count(*) FILTER (WHERE {c} > 0) AS documents FROM docs""" for c in REDACTED) + " ORDER BY 1")
     jobs = _q(con, f"""
         SELECT regexp_extract(filename, 'logs/([^/]+)/job.json', 1) AS stage, kind, tasks, started, finished,
                finished - started AS wall_seconds
@@ -214,13 +218,21 @@ def expected_report(out: Path) -> dict:
             SELECT regexp_replace(json->>'name', '^.*?: ', '') AS step, (json->'time_stats'->>'total')::DOUBLE AS seconds
             FROM read_json_objects('{o}/stats/{job['stage']}.json', format = 'array')
             WHERE json_type(json->'time_stats') = 'OBJECT'""")  # a step that tracked no time has time_stats 0
-        job.update(peak_rss_bytes=None, steps=steps)  # the pipeline does not run PeakMemory yet
+        peak = con.execute(f"""
+            SELECT max(coalesce((json->'stats'->'peak_rss_bytes'->>'max')::DOUBLE,
+                                (json->'stats'->'peak_rss_bytes'->>'total')::DOUBLE))
+            FROM read_json_objects('{o}/stats/{job['stage']}.json', format = 'array')""").fetchone()[0]
+        assert peak and peak > 10 * 2**20, f"{job['stage']}: PeakMemory ends every run"
+        job.update(peak_rss_bytes=peak, steps=steps)
     want["stages"] = jobs
     return _plain(want)
 
 
 def report_field(out: Path, key: str):
     return json.loads((out / "report.json").read_text())[key]
+
+
+REDACTED = ["redacted_email", "redacted_ip_address", "redacted_key", "redacted_password", "redacted_private_key"]
 
 
 def test_every_number_is_a_duckdb_query(report_run):
