@@ -29,6 +29,7 @@ from curation.dedup.near import (
 )
 from curation.documents import META_COLUMNS
 from curation.filters.step import CodeFileFilter
+from curation.filters.text_step import TextFileFilter
 from curation.ingest.reader import INGEST_TOTALS, IngestReader
 from curation.mixture.step import MixPackStep, PackStep
 from curation.progress import ProgressMeter
@@ -39,6 +40,8 @@ from curation.repo.step import SyntaxTagger
 from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
+from curation.text.inputs import TextDocsReader
+from curation.text.route import TextRouter
 from curation.tokenize.step import TokenizeStep
 
 
@@ -89,11 +92,11 @@ def recipe(ctx: StepContext) -> list[Run]:
     bucket_tasks = cfg.dedup.near.bucket_tasks if cfg.dedup.near else 1
 
     # Redaction before the hashes: exact and near dedup compare the text that is trained on.
-    ingest = build(ctx, IngestReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
-        work=out.work)), CodeFileFilter, Redact, RedactionLimit, ContentHasher, MinhashSigner)
+    ingest = build(ctx, IngestReader, TextDocsReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
+        work=out.work)), CodeFileFilter, TextFileFilter, Redact, RedactionLimit, ContentHasher, MinhashSigner)
     curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
                    NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
-                   QualityScorer, ScoreThresholdFilter, Decontaminate, SyntaxTagger, RepoAssembler)
+                   QualityScorer, ScoreThresholdFilter, Decontaminate, TextRouter, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TokenizeStep)
     columns = merged_columns(ingest + curate + tokenize)  # docs/ carries what the ingest run wrote too
     check_thresholds(ctx, columns)

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from curation.config.text import DebianDocsInput, HtmlInput, InstalledDocsInput
 from curation.schema import StrictModel
 
 
@@ -60,4 +61,5 @@ class InstalledInput(StrictModel):
     max_bytes: int | None = Field(None, gt=0, description="stop adding distributions past this many bytes")
 
 
-InputConfig = Annotated[RepoInput | StackInput | TextInput | InstalledInput, Field(discriminator="kind")]
+InputConfig = Annotated[RepoInput | StackInput | TextInput | InstalledInput | InstalledDocsInput | DebianDocsInput | HtmlInput,
+                        Field(discriminator="kind")]

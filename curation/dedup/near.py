@@ -39,6 +39,7 @@ from curation.dedup.minhash import (
     raw_signature,
     shingle_hashes,
 )
+from curation.dedup.prose import SHINGLERS
 from curation.io import DATE_TYPE, ParquetSink, task_file, write_table_atomic
 from curation.steps import Described, DropStep, expect_task_files
 
@@ -178,9 +179,10 @@ class MinhashSigner(Described, PipelineStep):
                     sink.open(rank)
                     stack.enter_context(sink)
             for doc in data:
-                if doc.metadata.get("kind") == "code":
+                shingler = SHINGLERS.get(doc.metadata.get("kind"))  # code: code-aware shingles; text: prose
+                if shingler is not None:
                     with self.track_time():
-                        raw = raw_signature(shingle_hashes(doc.text, self.n_grams, self.normalize_identifiers),
+                        raw = raw_signature(shingler(doc.text, self.n_grams, self.normalize_identifiers),
                                             self.num_perm, self.seed)
                     if files is not None:
                         sig = densified(*raw, self.seed)
@@ -189,7 +191,7 @@ class MinhashSigner(Described, PipelineStep):
                         else:
                             files.write(self._row(doc.id, rank, files.rows, doc.metadata, sig), rank)
                             self.stat_update("signed")
-                    if repos is not None:
+                    if repos is not None and doc.metadata.get("kind") == "code":  # repositories are code
                         key = repo_key(doc.metadata)
                         if current is None or key != current.key:  # files of one repository arrive together
                             flush_repo()
@@ -451,7 +453,7 @@ class NearDedupFilter(DropStep):
         yield from super().run(data, rank, world_size)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        hit = self._removed.get(self.key(doc)) if doc.metadata.get("kind") == "code" else None
+        hit = self._removed.get(self.key(doc))
         if hit is None:
             return True
         what = "copy" if self.step == STEP else "repository"

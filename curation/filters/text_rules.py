@@ -86,6 +86,7 @@ class TextRuleSet(StrictModel):
     """The schema of `filters/text.yaml`."""
 
     version: Literal[1] = 1
+    kind: Literal["text"] = Field("text", description="tells `curate validate` this is the prose rule set, not filters/code.yaml's")
     defaults: TextThresholds = Field(default_factory=TextThresholds)
     languages: dict[str, TextThresholds] = Field(
         default_factory=dict, description="overrides per natural language (lid.176 ids: en, de, zh, ...)")
