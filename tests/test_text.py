@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_cli
 from datatrove.data import Document
 
 from curation.dedup.minhash import estimate_jaccard, signature
@@ -27,7 +28,8 @@ from curation.dedup.prose import SHINGLERS, prose_shingle_hashes, prose_words
 from curation.dedup.shingles import shingle_hashes, token_hash
 from curation.filters.text_rules import check_text, load_text_rules
 from curation.filters.text_step import TextFileFilter
-from curation.schema import ConfigError
+from curation.config.mixture import MixtureConfig
+from curation.schema import ConfigError, read_yaml, validate
 from curation.text import sources
 from curation.text.inputs import TextDocsReader
 from curation.text.route import RouteConfig, TextRouter, check_routes, output_sources
@@ -405,3 +407,25 @@ def test_demo_text_sources_fill_thirty_percent_without_capping(telechat3, rules)
         text = shares["code_text"] + shares["stdlib_docs"]
         print(f"\ncode {code_tokens}: text available {available}, plan shares {shares}, warnings {plan.warnings}")
         assert not any(s.capped for s in plan.sources) and abs(text - 0.30) < 0.005
+
+
+@pytest.mark.slow
+def test_demo_realizes_seventy_thirty_from_index(telechat3, tmp_path):
+    """Acceptance 1 end to end: `curate demo` (offline, as README command 1 runs it, with the real
+    tokenizer) realizes code 70% +- 0.5 points and text 30% from at least two text sources, every
+    share read from shards/index.json; the text went through the prose rules (removed/text_filter/)."""
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--out", str(out), "--tokenizer", str(telechat3), "--tasks", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    index = json.loads((out / "shards" / "index.json").read_text())
+    realized = index["realized"]
+    mixture = validate(MixtureConfig, read_yaml(ROOT / "mixtures" / "demo.yaml"), "mixtures/demo.yaml")
+    total = sum(realized.values())
+    group = {g: sum(realized.get(s, 0) for s in grp.sources) / total for g, grp in mixture.groups.items()}
+    text_sources = {s: n for s, n in realized.items() if s in mixture.groups["text"].sources and n > 0}
+    print(f"\nrealized {realized}: code {group['code']:.4f}, text {group['text']:.4f}")
+    assert set(realized) <= {s for grp in mixture.groups.values() for s in grp.sources}
+    assert abs(group["code"] - 0.70) <= 0.005 and abs(group["text"] - 0.30) <= 0.005
+    assert len(text_sources) >= 2
+    removed = pq.read_table(out / "removed" / "text_filter").to_pylist()
+    assert removed and all(r["step"] == "text_filter" and r["reason"] for r in removed)

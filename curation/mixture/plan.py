@@ -204,6 +204,15 @@ def plan_mixture(mixture: MixtureConfig, available: dict[str, dict[str, int]]) -
                 available_documents=int(available.get(sname, {}).get("documents", 0)), available_tokens=avail,
                 asked_share=share, target_tokens=target, share=0.0, epochs=target / avail if avail else 0.0,
                 capped=capped))
+    if mixture.total_tokens is None and required:
+        # Epoch-limited budget: the binding source caps the total, so the others use part of their tokens.
+        under = [f"{s.source} {s.epochs:.2f}" for s in sources if s.required and s.source != binding
+                 and s.available_tokens and s.epochs < 0.995]
+        if under:
+            epochs = mixture.groups[group_of[binding]].sources[binding].max_epochs
+            warnings.append(f"{binding}: epoch-limited (max_epochs {epochs:g} of {tokens_of(binding):,} tokens) and it "
+                            f"sets the budget, so other sources use only part of their tokens (epochs: "
+                            f"{', '.join(under)}); more {binding} tokens would use more of them")
     total = sum(s.target_tokens for s in sources)
     for s in sources:
         s.share = s.target_tokens / total if total else 0.0
@@ -261,8 +270,8 @@ def format_plan(plan: Plan) -> str:
     rows = []
     for s in plan.sources:
         rows.append((s.group, s.source, s.available_documents, s.available_tokens, s.asked_share, s.target_tokens,
-                     s.share, s.epochs, s.max_epochs, "capped" if s.capped else ("" if s.available_tokens else
-                                                                                 "missing")))
+                     s.share, s.epochs, s.max_epochs, "capped" if s.capped else "missing" if not s.available_tokens
+                     else "epoch-limited" if plan.budget.endswith(f"max_epochs of {s.source!r}") else ""))
     headers = ["group", "source", "docs", "available", "asked", "target", "share", "epochs", "max_epochs", "note"]
     lines = [f"Mixture {plan.mixture} (seed {plan.seed}): {plan.total_tokens:,} tokens ({plan.budget})", "",
              format_table(headers, rows)]
