@@ -429,3 +429,29 @@ def test_demo_realizes_seventy_thirty_from_index(telechat3, tmp_path):
     assert len(text_sources) >= 2
     removed = pq.read_table(out / "removed" / "text_filter").to_pylist()
     assert removed and all(r["step"] == "text_filter" and r["reason"] for r in removed)
+
+
+def test_stage1_ships_text_inputs_and_scarce_text_keeps_seventy_thirty():
+    """pipelines/stage1_8k.yaml reads offline text; its binding text sources set the budget while
+    text is scarce (code sampled below one epoch, the plan says so) and step aside when it is not."""
+    from curation.load import load_pipeline
+    from curation.mixture import load_mixture, plan_mixture
+
+    pipeline = load_pipeline(ROOT / "pipelines" / "stage1_8k.yaml", check_inputs=False)
+    assert {"code_text", "stdlib_docs"} <= set(pipeline.sources) and pipeline.text_rules is not None
+    mixture = load_mixture(ROOT / "mixtures" / "stage1_8k.yaml")
+    scarce = {"code": {"tokens": 40_000_000, "documents": 9000}, "code_text": {"tokens": 640_000, "documents": 226},
+              "stdlib_docs": {"tokens": 416_000, "documents": 359}}
+    for available, binding in ((scarce, "code_text"), ({**scarce, "code_text": {"tokens": 9_000_000, "documents": 1},
+                                                        "stdlib_docs": {"tokens": 2_000_000, "documents": 1}},
+                                                       "code")):
+        plan = plan_mixture(mixture, available)
+        shares = {s.source: s.share for s in plan.sources}
+        assert plan.ok and abs(shares["code"] - 0.70) < 1e-3 and abs(shares["code_text"] + shares["stdlib_docs"] - 0.30) < 1e-3
+        assert plan.budget == f"largest within max_epochs of {binding!r}"
+        assert not any(s.capped for s in plan.sources)
+    plan = plan_mixture(mixture, scarce)
+    assert any(w.startswith("code_text: epoch-limited") and "code 0.18" in w for w in plan.warnings), plan.warnings
+    # Without text inputs the mixture is what it was: all code, the text sources reported missing.
+    code_only = plan_mixture(mixture, {"code": scarce["code"]})
+    assert code_only.ok and code_only.source("code").share == 1.0
