@@ -41,7 +41,7 @@ def iter_items(cfg: dict, rank: int = 0, world_size: int = 1) -> Iterator[source
     kind = cfg["kind"]
     if kind == "installed_docs":
         readers = {"readmes": lambda: sources.installed_readmes(cfg.get("names")),
-                   "python_reference": sources.python_reference, "stdlib_docstrings": sources.stdlib_docstrings}
+                   "python_reference": sources.python_reference, "stdlib_docstrings": lambda: sources.stdlib_docstrings(want=lambda g: _mine(g, rank, world_size))}
         for name in cfg.get("collections") or COLLECTIONS:
             yield from (it for it in readers[name]() if _mine(it.group, rank, world_size))
     elif kind == "debian_docs":

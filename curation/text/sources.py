@@ -25,7 +25,7 @@ import gzip
 import shutil
 import subprocess
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,12 +70,16 @@ def python_reference() -> Iterator[TextItem]:
             yield TextItem(f"pyref/{topic}", text, f"pydoc_data.topics/{topic}", f"pyref/{topic}")
 
 
-def stdlib_docstrings(root: str | Path | None = None) -> Iterator[TextItem]:
-    """The docstrings of each standard-library module, module first, in source order."""
+def stdlib_docstrings(root: str | Path | None = None, want: Callable[[str], bool] | None = None) -> Iterator[TextItem]:
+    """The docstrings of each standard-library module, module first, in source order. `want(group)`:
+    parse only the modules a task reads (parsing is what costs)."""
     root = Path(root or sysconfig.get_paths()["stdlib"])
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
         if STDLIB_SKIP & set(rel.parts):
+            continue
+        module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+        if want is not None and not want(f"stdlib/{module}"):
             continue
         try:
             tree = ast.parse(path.read_bytes())
@@ -88,7 +92,6 @@ def stdlib_docstrings(root: str | Path | None = None) -> Iterator[TextItem]:
                 if doc and doc.strip():
                     parts.append(doc.strip())
         if parts:
-            module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
             yield TextItem(f"stdlib/{module}", "\n\n".join(parts), rel.as_posix(), f"stdlib/{module}")
 
 
