@@ -132,16 +132,22 @@ def build_step(job: dict):
     if stage == "read":
         return None, docs
     if side == "ours":
-        from curation.dedup.near import MinhashSigner, NearDedupBuckets, NearDedupCluster, NearDedupFilter
+        from curation.dedup.cluster import NearDedupCluster, NearDedupComponents
+        from curation.dedup.near import MinhashSigner, NearDedupBuckets, NearDedupFilter
 
+        # cluster_tasks > 1: the cluster stage reads the components' stars (bench_near_cluster.py)
+        cluster_tasks, removals = job.get("cluster_tasks", 1), str(work / job.get("removals", "removals"))
+        pairs = ((str(work / "edges"), 1, ("id_a", "id_b")) if cluster_tasks == 1 else
+                 (str(work / "components"), cluster_tasks, ("id", "root")))
         steps = {
             "sign": lambda: MinhashSigner(str(work / "signatures"), n_grams=n_grams, num_perm=num_perm, bands=bands,
                                           rows=rows, seed=job["seed"], normalize_identifiers=job["normalize"]),
             "buckets": lambda: NearDedupBuckets(str(work / "signatures"), tasks, str(work / "edges"), bands=bands,
                                                 threshold=job["threshold"], exact_plan_folder=None,
                                                 exact_plan_tasks=0),
-            "cluster": lambda: NearDedupCluster(str(work / "edges"), 1, str(work / "signatures"), tasks,
-                                                str(work / "removals"), threshold=job["threshold"]),
+            "components": lambda: NearDedupComponents(str(work / "edges"), 1, str(work / "components")),
+            "cluster": lambda: NearDedupCluster(pairs[0], pairs[1], str(work / "signatures"), tasks, removals,
+                                                threshold=job["threshold"], pair_columns=pairs[2]),
             "filter": lambda: NearDedupFilter(removals_folder=str(work / "removals"), removed_folder=str(work / "removed")),
         }
         return steps[stage](), docs

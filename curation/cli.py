@@ -60,6 +60,35 @@ mixture asks for, the target tokens, the share they give, and epochs = target / 
 Exit status 1 when a required source has no tokens."""
 
 
+FORMATS = ("megatron", "mindrecord")
+EXPORT_HELP = "Export a run's shards for Megatron-LM / NeMo (indexed datasets) or MindFormers (MindRecord)."
+EXPORT_EXAMPLE = """example:
+  curate export out/stage1 --format megatron                # -> out/stage1/export/megatron
+  curate export out/stage1 --format mindrecord --to /data/stage1-mindrecord
+
+megatron: sources/<source>.bin/.idx (documents + EOD, one dataset per plan source), blend.json and
+data_args.txt (`--data-path w1 p1 w2 p2 ...` reproducing the plan's shares), packed/rows.bin/.idx
+(one sequence per shard row) with loss-mask and cu_seqlens sidecars. Needs megatron-core.
+mindrecord: the shard rows as MindRecord (input_ids, labels, loss_mask, position_ids,
+actual_seq_len) for MindFormers' CausalLanguageModelDataset. Needs mindspore.
+
+The shard contract is checked while reading; a mismatch stops the export with the file and row.
+A re-run skips outputs whose files still match the sizes and hashes recorded when they were made."""
+
+
+def add_export_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("export", help=EXPORT_HELP, description=EXPORT_HELP, epilog=EXPORT_EXAMPLE,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_arguments(p)
+    return p
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", type=Path, help="the output folder of a finished `curate run` (holds shards/, tokens/)")
+    p.add_argument("--format", required=True, choices=FORMATS, help="the trainer's format")
+    p.add_argument("--to", type=Path, help="where to write (default: OUT/export/FORMAT)")
+
+
 # command -> "module:function" that runs it (imported only when the command is used)
 HANDLERS = {
     "run": "curation.commands:cmd_run",
@@ -68,6 +97,7 @@ HANDLERS = {
     "demo": "curation.commands:cmd_demo",
     "status": "curation.commands:cmd_status",
     "report": "curation.commands:cmd_report",
+    "export": "curation.export.cli:export_command",
     "plan": "curation.mixture.cli:cmd_plan",
     "train-quality": "curation.quality.cli:cmd_train_quality",
     "recall-text": "curation.quality.cli:cmd_recall_text",
@@ -75,7 +105,7 @@ HANDLERS = {
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, help="output folder (default: out/<pipeline name>)")
+    p.add_argument("--out", help="output folder or URL, e.g. s3://bucket/run (default: out/<pipeline name>)")
     p.add_argument("--executor", choices=["local", "slurm", "ray"],
                    help="where tasks run (default: the config's executor.kind); cluster settings: "
                         "--set executor.partition=cpu --set executor.time=04:00:00 --set executor.ray_address=HOST:PORT")
@@ -118,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
 
     p = command("inspect", "Summarize an output folder, or run SQL over its views docs, removed, tokens, shards.")
-    p.add_argument("out", type=Path, help="an output folder of `curate run`")
+    p.add_argument("out", help="an output folder of `curate run`, or its URL (s3://bucket/run)")
     p.add_argument("--sql", help="a DuckDB query over the views docs, removed, tokens, shards")
 
     p = command("demo", "Run the embedded demo pipeline offline on code installed on this machine.")
@@ -129,14 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("report", "Write OUT/report.html (one self-contained page) and OUT/report.json: funnel, drops, "
                           "languages, token shares, lengths, fill, dedup, decontamination, redaction, time, memory.")
-    p.add_argument("out", type=Path, help="an output folder of `curate run`")
+    p.add_argument("out", help="an output folder of `curate run`, or its URL (s3://bucket/run)")
 
     p = command("status", "Show which stages and tasks of a run are done, running or failed, with their logs.")
-    p.add_argument("out", type=Path, help="an output folder of `curate run`")
+    p.add_argument("out", help="an output folder of `curate run`, or its URL (s3://bucket/run)")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
 
     add_plan_parser(sub)
     add_quality_parsers(sub)
+    add_export_parser(sub)
     return parser
 
 

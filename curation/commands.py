@@ -11,6 +11,7 @@ import duckdb
 from curation.demo import run_demo
 from curation.inspect import query, summary
 from curation.load import load_pipeline
+from curation.mirror import readable_out
 from curation.pipeline import run_pipeline
 from curation.report.build import write_report
 from curation.schema import ConfigError
@@ -45,7 +46,8 @@ def cmd_validate(args) -> int:
 def cmd_inspect(args) -> int:
 
     try:
-        print(query(args.out, args.sql) if args.sql else summary(args.out))
+        out, _ = readable_out(args.out)
+        print(query(out, args.sql) if args.sql else summary(out))
     except duckdb.Error as err:
         print(f"error: {args.out}: {err}", file=sys.stderr)
         return 2
@@ -60,13 +62,18 @@ def cmd_demo(args) -> int:
 def cmd_status(args) -> int:
     """Exit code 1 when a task failed, so scripts can tell."""
 
-    data = status(args.out)
+    out, _ = readable_out(args.out, skip=("work/", "docs/", "removed/", "tokens/", "dedup/", "shards/part-"))
+    data = status(out)
     print(json.dumps(data, indent=2) if args.json else format_status(data))
     return 1 if any(stage["state"] == "failed" for stage in data["stages"]) else 0
 
 
 def cmd_report(args) -> int:
-    json_path, html_path = write_report(args.out)
+    out, mirror = readable_out(args.out)
+    json_path, html_path = write_report(out)
+    if mirror:
+        mirror.push()
+        json_path, html_path = f"{mirror.url}/{json_path.name}", f"{mirror.url}/{html_path.name}"
     print(f"{html_path}\n{json_path}")
     return 0
 

@@ -83,6 +83,8 @@ TOKENS_SCHEMA = pa.schema(
         ("fim", pa.string()),  # "" plain, "psm" or "spm"
         ("cuts", pa.list_(pa.int32())),  # offsets where the packer may cut (repository file boundaries)
         ("input_ids", pa.list_(pa.int32())),
+        # per-id loss mask of conversations (agent trajectories); null for plain documents: all ones
+        ("loss_mask", pa.list_(pa.int8())),
     ]
 )
 

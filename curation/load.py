@@ -17,6 +17,7 @@ from curation.config.mixture import MixtureConfig
 from curation.config.pipeline import PipelineConfig
 from curation.filters.ruleset import RuleSet, load_rules
 from curation.filters.text_rules import TextRuleSet, load_text_rules
+from curation.objstore import is_remote
 from curation.quality.scorer import model_spec
 from curation.schema import ConfigError, load_model, read_yaml, resolve_path, validate
 from curation.text.route import check_routes, output_sources
@@ -83,7 +84,7 @@ def resolve_pipeline(cfg: PipelineConfig, config_path: str | Path, *, check_inpu
     problems: list[str] = []
     for name, inp in cfg.inputs.items() if check_inputs else ():
         for p in getattr(inp, "paths", []) or []:
-            if not Path(p).expanduser().exists():
+            if not is_remote(p) and not Path(p).expanduser().exists():  # a URL is staged in when the run starts
                 problems.append(f"inputs.{name}.paths: {p}: no such file or directory")
 
     rules = rules_path = None

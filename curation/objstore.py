@@ -1,15 +1,15 @@
-"""Object storage (s3:// and any fsspec URL) for inputs and outputs: the pieces the pipeline needs.
+"""Object storage (s3:// and any fsspec URL): the primitives the pipeline's mirror is built on.
 
-A PROTOTYPE for issue 16 (not wired into the pipeline yet): each piece is tested against a local
-S3-compatible server (moto) in tests/test_objstore.py. Credentials and the endpoint come from the
-environment as for every AWS client (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL),
-so a config holds plain URLs and every process of every executor resolves them the same way.
+`curate run --out s3://...` works in a local mirror of the URL (curation.mirror); this module has
+what it rests on, each tested against a local S3-compatible server (moto) in tests/test_objstore.py.
+Credentials and the endpoint come from the environment as for every AWS client
+(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL), so a config holds plain URLs and
+every process of every executor resolves them the same way.
 
 - Atomic outputs. On a local disk a file appears by rename; an object store has no rename, but an
   object appears only when its upload completes. `AtomicUpload` streams (multipart) and completes
   on a clean exit, aborts on an error: a killed task leaves no object, exactly as the local
-  `.tmp` + `os.replace` leaves no file. datatrove's completion markers work unchanged on the
-  same URLs (its logging folder is fsspec), so a re-run skips finished tasks.
+  `.tmp` + `os.replace` leaves no file (for a writer that streams straight to a URL).
 - DuckDB reads the objects through the same fsspec filesystem (`register_filesystem`): no httpfs
   extension to download.
 - Inputs that must be local (git repositories, archives opened by path) are staged into a cache,

@@ -21,6 +21,7 @@ from curation.inspect import DUCKDB_EXAMPLE, summary
 from curation.io import task_file, write_json_atomic
 from curation.layout import Layout
 from curation.load import Pipeline
+from curation.mirror import OutputMirror, stage_inputs
 from curation.progress import ProgressPrinter
 from curation.recipe import Run, recipe
 from curation.report.build import write_report
@@ -35,13 +36,17 @@ def run_pipeline(pipeline: Pipeline, out: str | Path, *, tokenizer: Tokenizer | 
                  progress: Callable[[str], None] = lambda msg: print(msg, flush=True)) -> Layout:
     """Resolve the tokenizer, build the recipe, execute its runs and print the summary."""
     cfg = pipeline.config
-    layout = Layout(out)
+    mirror = OutputMirror.for_out(out)  # an output URL: the run works in a local mirror of it
+    layout = Layout(mirror.local if mirror else out)
     recipe(StepContext(pipeline=pipeline, layout=layout))  # every step built and checked before anything slow
+    if mirror:
+        progress(f"curate: {mirror.url}: {mirror.pull()} file(s) fetched into its mirror {mirror.local}")
+    fingerprinted, pipeline = pipeline, stage_inputs(pipeline)  # the run.json of a URL names the URL
     if tokenizer is None:
         tokenizer = load_tokenizer(cfg.tokenizer.name_or_path)
     ctx = StepContext(pipeline=pipeline, layout=layout, tokenizer_path=tokenizer.path, tokenizer_name=tokenizer.name)
     runs = recipe(ctx)
-    guard_output_folder(pipeline, layout, [run.name for run in runs], removed_steps(runs, layout))
+    guard_output_folder(fingerprinted, layout, [run.name for run in runs], removed_steps(runs, layout))
     progress(f"curate: {cfg.name} -> {layout.out}  (tokenizer {tokenizer.name}, {tokenizer.backend}, "
              f"{cfg.executor.tasks} tasks x {cfg.executor.workers} workers)")
     if cfg.dedup.near:
@@ -50,9 +55,16 @@ def run_pipeline(pipeline: Pipeline, out: str | Path, *, tokenizer: Tokenizer | 
         progress(f"near-dedup: Jaccard >= {near.threshold} over {near.n_grams}-grams, {near.num_perm} permutations "
                  f"-> {bands} bands x {rows} rows")
     start = time.time()
-    execute(runs, layout, executor=cfg.executor.model_dump(), progress=progress)
+    try:
+        execute(runs, layout, executor=cfg.executor.model_dump(), progress=progress, mirror=mirror)
+    finally:
+        if mirror:  # what a failed run leaves (job.json, task logs) is what `curate status` reads
+            mirror.push()
     progress(f"\nDone in {time.time() - start:.1f}s\n")
     json_path, html_path = write_report(layout.out)
+    if mirror:
+        mirror.push()
+        progress(f"outputs: {mirror.url} (mirror: {mirror.local})")
     progress(summary(layout.out))
     progress("")
     progress(DUCKDB_EXAMPLE.format(out=layout.out))
@@ -108,21 +120,29 @@ def broken_outputs(run: Run) -> dict[int, str]:
 
 
 def execute(runs: list[Run], layout: Layout, *, executor: dict | None = None,
-            progress: Callable[[str], None] = print) -> None:
-    """Run the stages in order; between stages, every task's output is checked."""
+            progress: Callable[[str], None] = print, mirror: OutputMirror | None = None) -> None:
+    """Run the stages in order; between stages, every task's output is checked. With a mirror,
+    each task uploads its files and then its completion marker; the driver uploads the rest."""
     executor = executor or {"kind": "local"}
     for run in runs:
+        if mirror:
+            run.steps.append(mirror.publisher(run.name))
         logging_dir = layout.logs / run.name
         for rank, problem in broken_outputs(run).items():
             marker = logging_dir / "completions" / f"{rank:05d}"
             if marker.exists():
                 progress(f"[{run.name}] task {rank} was marked done but {problem}: running it again")
-                marker.unlink()
+                if mirror:
+                    mirror.forget(marker)  # the store's marker too, or the next pull brings it back
+                else:
+                    marker.unlink()
         todo = incomplete_ranks(str(logging_dir), run.tasks)
         progress(f"[{run.name}] {run.tasks - len(todo)}/{run.tasks} tasks already done; running {len(todo)}")
         problems = {}
         if todo:
             run.prepare()
+            if mirror:  # what the tasks will read (the ingest assignment) reaches the store before any marker
+                mirror.push()
             with ProgressPrinter(run.name, logging_dir, run.tasks) if run.metered else nullcontext():
                 problems = run_stage(kind=executor["kind"], name=run.name, pipeline=run.steps, tasks=run.tasks,
                                      workers=run.workers, logging_dir=str(logging_dir), settings=executor)
@@ -141,3 +161,5 @@ def execute(runs: list[Run], layout: Layout, *, executor: dict | None = None,
         if stats.exists():
             layout.stats.mkdir(parents=True, exist_ok=True)
             (layout.stats / f"{run.name}.json").write_bytes(stats.read_bytes())
+        if mirror:
+            mirror.push()

@@ -2,13 +2,15 @@
 config. What a run must leave (removed/ folders, docs/ columns, task files, content checks) is
 derived from its steps (`curation.steps`), never restated here.
 
-    ingest             read inputs -> filter -> redact -> hash [-> MinHash signatures] -> work/filtered/
+    ingest             read inputs, trajectories -> filter -> redact -> hash [-> MinHash signatures] -> work/filtered/
     near_repo_buckets  [repo-level near-dup] candidate pairs of repositories -> dedup/near/repo/edges/
+    near_repo_components [repo-level, cluster_tasks > 1] local components of a share of the edges
     near_repo_cluster  [repo-level near-dup] one repository kept per cluster -> dedup/near/repo/removals/
     dedup              exact-duplicate plan over every task's hashes -> dedup/exact/
     near_buckets       [near-dup] candidate pairs from shared band keys, verified -> dedup/near/edges/
-    near_cluster       [near-dup] clusters, one copy kept per cluster -> dedup/near/removals/
-    tokenize           drop duplicates, score, [assemble] -> docs/ -> tokens/<source>/
+    near_components    [near-dup, cluster_tasks > 1] local components of a share of the edges
+    near_cluster       [near-dup] components merged, one copy kept per cluster -> dedup/near/removals/
+    tokenize           drop duplicates, score, [assemble] -> docs/ -> [chat ids + loss masks] -> tokens/<source>/
     pack               mixture plan, sample, shuffle, best-fit -> shards/ + index.json
 """
 
@@ -17,17 +19,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curation.agent.reader import TrajectoryReader
+from curation.agent.redact import TrajectoryRedact
+from curation.agent.tokens import TrajectoryTokenizer
 from curation.assemble.step import RepoAssembler
 from curation.decontam.step import Decontaminate
+from curation.dedup.cluster import NearDedupCluster, NearDedupComponents
 from curation.dedup.exact import ContentHasher, ExactDedupFilter, ExactDedupPlan
 from curation.dedup.near import (
     MinhashSigner,
     NearDedupBuckets,
-    NearDedupCluster,
     NearDedupFilter,
     NearRepoDedupFilter,
+    cluster_tasks,
 )
 from curation.documents import META_COLUMNS
+from curation.encode.step import TokenizeStep
 from curation.filters.step import CodeFileFilter
 from curation.filters.text_step import TextFileFilter
 from curation.ingest.reader import INGEST_TOTALS, IngestReader
@@ -40,9 +47,9 @@ from curation.repo.step import SyntaxTagger
 from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
+from curation.swe.reader import SweReader
 from curation.text.inputs import TextDocsReader
 from curation.text.route import TextRouter
-from curation.tokenize.step import TokenizeStep
 
 
 @dataclass
@@ -90,24 +97,29 @@ def recipe(ctx: StepContext) -> list[Run]:
     cfg, out = ctx.config, ctx.layout
     tasks, workers = cfg.executor.tasks, cfg.executor.workers
     bucket_tasks = cfg.dedup.near.bucket_tasks if cfg.dedup.near else 1
+    clusters = cluster_tasks(cfg)
 
     # Redaction before the hashes: exact and near dedup compare the text that is trained on.
-    ingest = build(ctx, IngestReader, TextDocsReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
-        work=out.work)), CodeFileFilter, TextFileFilter, Redact, RedactionLimit, ContentHasher, MinhashSigner)
+    # Trajectories after the progress meter: its totals are the bytes ingest assigned each task.
+    ingest = build(ctx, IngestReader, SweReader, TextDocsReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
+        work=out.work)), TrajectoryReader, CodeFileFilter, TextFileFilter, Redact, RedactionLimit, TrajectoryRedact, ContentHasher,
+                   MinhashSigner)
     curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
                    NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
                    QualityScorer, ScoreThresholdFilter, Decontaminate, TextRouter, SyntaxTagger, RepoAssembler)
-    tokenize = build(ctx, TokenizeStep)
+    tokenize = build(ctx, TrajectoryTokenizer, TokenizeStep)
     columns = merged_columns(ingest + curate + tokenize)  # docs/ carries what the ingest run wrote too
     check_thresholds(ctx, columns)
 
     runs = [
         Run("ingest", tasks, workers, ingest + [DocSink(out.filtered, merged_columns(ingest))]),
         Run("near_repo_buckets", bucket_tasks, min(workers, bucket_tasks), build(ctx, repo(NearDedupBuckets, ctx))),
-        Run("near_repo_cluster", 1, 1, build(ctx, repo(NearDedupCluster, ctx))),
+        Run("near_repo_components", clusters, min(workers, clusters), build(ctx, repo(NearDedupComponents, ctx))),
+        Run("near_repo_cluster", clusters, min(workers, clusters), build(ctx, repo(NearDedupCluster, ctx))),
         Run("dedup", cfg.dedup.tasks, min(workers, cfg.dedup.tasks), build(ctx, ExactDedupPlan)),
         Run("near_buckets", bucket_tasks, min(workers, bucket_tasks), build(ctx, NearDedupBuckets)),
-        Run("near_cluster", 1, 1, build(ctx, NearDedupCluster)),
+        Run("near_components", clusters, min(workers, clusters), build(ctx, NearDedupComponents)),
+        Run("near_cluster", clusters, min(workers, clusters), build(ctx, NearDedupCluster)),
         Run("tokenize", tasks, workers, curate + [DocSink(out.docs, columns)] + tokenize),
         Run("pack", 1, 1, build(ctx, MixPackStep, PackStep)),
     ]

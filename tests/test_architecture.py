@@ -124,3 +124,12 @@ def test_no_private_stdlib_modules():
             private = [n for n in names if n.split(".")[0] in ("re", "sre_parse", "sre_constants") and
                        (n.startswith("sre") or any(p.startswith("_") for p in n.split(".")[1:]))]
             assert not private, f"{path}: imports CPython internals {private}"
+
+
+def test_every_package_ships():
+    """pyproject lists packages explicitly: a new package missing there is absent from a wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(p) for p in PACKAGE.rglob("__init__.py")}
+    assert found <= listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"

@@ -174,7 +174,7 @@ def _kill_a_running_ray_tokenize_task(out: Path, driver: subprocess.Popen) -> in
     """SIGKILL the Ray worker process of a running tokenize task (its pipeline has started: a task
     log exists; the process title says run_for_rank only while a task runs). Returns its pid."""
     logs = out / "logs" / "tokenize" / "logs"
-    deadline = time.time() + 240
+    deadline = time.time() + 900  # ingest and dedup come first
     while time.time() < deadline and driver.poll() is None:
         if logs.is_dir() and any(logs.glob("task_*.log")):
             pids = subprocess.run(["pgrep", "-f", "ray::RankWorker.run_for_rank"], capture_output=True,

@@ -290,3 +290,26 @@ def test_decontamination_and_redaction_when_present(tmp_path):
     ]
     html = (out / "report.html").read_text()
     assert "humaneval&lt;x&gt;" in html and "&lt;EMAIL&gt;" in html and "<EMAIL>" not in html
+
+
+@pytest.mark.slow
+def test_the_demos_report_renders_in_chromium(tmp_path, telechat3):
+    """`curate demo` writes its report at the end; the page renders with no console error, every
+    section is there and filled (the demo redacts and decontaminates), and a screenshot is saved."""
+    if chromium_binary() is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium)")
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--out", str(out), "--tokenizer", str(telechat3))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"report: {out / 'report.html'}" in proc.stdout
+    with Page() as page:
+        page.open((out / "report.html").as_uri())
+        sections = page.evaluate("[...document.querySelectorAll('body > section')].map(s => s.id)")
+        filled = page.evaluate("[...document.querySelectorAll('body > section')]"
+                               ".every(s => s.querySelector('h2') && s.children.length > 1)")
+        page.screenshot(out / "report.png")
+        errors = page.errors()
+    assert errors == [] and sections == SECTION_IDS and filled
+    assert (out / "report.png").stat().st_size > 10_000
+    report = json.loads((out / "report.json").read_text())
+    assert report["decontamination"] is not None and report["redaction"], "the demo runs both steps"

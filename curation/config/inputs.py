@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from curation.config.text import DebianDocsInput, HtmlInput, InstalledDocsInput
+from curation.config.agent import TrajectoriesInput
+from curation.config.swe import GitHistoryInput, SweDatasetInput
 from curation.schema import StrictModel
 
 
@@ -61,5 +63,6 @@ class InstalledInput(StrictModel):
     max_bytes: int | None = Field(None, gt=0, description="stop adding distributions past this many bytes")
 
 
-InputConfig = Annotated[RepoInput | StackInput | TextInput | InstalledInput | InstalledDocsInput | DebianDocsInput | HtmlInput,
+InputConfig = Annotated[RepoInput | StackInput | TextInput | InstalledInput | GitHistoryInput | SweDatasetInput
+                        | TrajectoriesInput | InstalledDocsInput | DebianDocsInput | HtmlInput,
                         Field(discriminator="kind")]

@@ -45,7 +45,14 @@ class NearDedupConfig(StrictModel):
         description="weight of missed pairs vs spurious candidates when deriving bands; candidates are verified "
                     "by estimated Jaccard, so a spurious candidate costs a comparison, a missed pair a duplicate",
     )
-    bucket_tasks: int = Field(1, ge=1, description="tasks of the bucket stage (each takes a share of the bands)")
+    # Task counts say how the work is split, not what it produces: excluded from dumps (index.json
+    # carries the config, and must not change with them), added back by `fingerprint`.
+    bucket_tasks: int = Field(1, ge=1, exclude=True,
+                              description="tasks of the bucket stage (each takes a share of the bands)")
+    cluster_tasks: int = Field(
+        1, ge=1, exclude=True, description="tasks of the cluster stage: more than 1 adds a components stage (local connected "
+                             "components of a share of the edges); each cluster task merges them and decides the "
+                             "clusters it owns. Removals and shards are the same for any count")
     level: Literal["file", "repo", "both"] = Field(
         "file", description="file: near-duplicate files; repo: whole repositories (DeepSeek-Coder, for "
                             "repository-level stages), a removed repository takes all its files; both: repo first")
@@ -54,7 +61,8 @@ class NearDedupConfig(StrictModel):
 
 class DedupConfig(StrictModel):
     exact: bool = True
-    tasks: int = Field(1, ge=1, description="hash buckets of the global exact-dedup run")
+    tasks: int = Field(1, ge=1, exclude=True, description="hash buckets of the global exact-dedup run (a task "
+                                                        "count: excluded from dumps, see NearDedupConfig)")
     near: NearDedupConfig | None = None
 
 
@@ -176,4 +184,7 @@ class PipelineConfig(StrictModel):
         """Hash of everything that changes outputs (the executor's layout does not)."""
         data = self.model_dump(mode="json", exclude={"executor"})
         data["tasks"] = self.executor.tasks  # task count changes document order
+        # The dedup task counts change no output, but a resumed run must not mix two splits of one stage.
+        near = self.dedup.near
+        data["dedup_tasks"] = [self.dedup.tasks, near.bucket_tasks if near else 1, near.cluster_tasks if near else 1]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -30,7 +30,7 @@ def _tables():
     keep = T._KEEP_HASHES
     keep_top = np.zeros(1 << 16, np.uint8)
     keep_top[keep >> np.uint64(48)] = 1
-    return kernel.scan, (T._BYTE_CLASS, T._LOW_BYTES, keep, keep_top)
+    return kernel.scan, (T.BYTE_CLASS, T._LOW_BYTES, keep, keep_top)
 
 
 class ScanResult:

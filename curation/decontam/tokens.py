@@ -27,18 +27,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.dedup.shingles import KEYWORDS, fmix64
-
-_SPACE, _WORD, _PUNCT = 0, 1, 2
-_BYTE_CLASS = np.full(256, _PUNCT, dtype=np.uint8)
-for _c in b" \t\n\r\x0b\x0c":
-    _BYTE_CLASS[_c] = _SPACE
-for _lo, _hi in ((ord("0"), ord("9")), (ord("A"), ord("Z")), (ord("a"), ord("z")), (0x80, 0xFF)):
-    _BYTE_CLASS[_lo : _hi + 1] = _WORD
-_BYTE_CLASS[ord("_")] = _WORD
-_BYTE_CLASS[ord("$")] = _WORD
-_IS_DIGIT = np.zeros(256, dtype=bool)
-_IS_DIGIT[ord("0") : ord("9") + 1] = True
+# the byte classes of code tokens are shingling's own: the same token boundaries for both
+from curation.dedup.shingles import (
+    BYTE_CLASS,
+    IS_DIGIT,
+    KEYWORDS,
+    SPACE,
+    WORD,
+    fmix64,
+)
 
 # Builtins and standard-library names of the benchmark languages. A renamed solution still calls
 # `len`, `range`, `sorted`, `push_back`, `Math.abs` ...: keeping them makes normalized n-grams far
@@ -122,12 +119,12 @@ def tokenize(text: str | bytes) -> CodeTokens:
     n = data.size
     if n == 0:
         return CodeTokens(_EMPTY_I, _EMPTY_I, _EMPTY_U, _EMPTY_U)
-    cls = _BYTE_CLASS[data]
-    word = cls == _WORD
+    cls = BYTE_CLASS[data]
+    word = cls == WORD
     # a token starts at every punctuation byte and at a word byte not preceded by a word byte
-    start_mask = cls != _SPACE
+    start_mask = cls != SPACE
     start_mask[1:] &= ~(word[1:] & word[:-1])
-    end_mask = cls != _SPACE
+    end_mask = cls != SPACE
     end_mask[:-1] &= ~(word[:-1] & word[1:])
     starts = np.flatnonzero(start_mask)
     ends = np.flatnonzero(end_mask) + 1
@@ -135,7 +132,7 @@ def tokenize(text: str | bytes) -> CodeTokens:
     with np.errstate(over="ignore"):
         raw = _hash_spans(buf, n, starts, lengths)
     first_bytes = data[starts]
-    identifier = word[starts] & ~_IS_DIGIT[first_bytes]
+    identifier = word[starts] & ~IS_DIGIT[first_bytes]
     pos = np.searchsorted(_KEEP_HASHES, raw)
     pos[pos == _KEEP_HASHES.size] = 0
     identifier &= _KEEP_HASHES[pos] != raw

@@ -41,9 +41,22 @@ def check_edges(edges_folder: str | Path, rank: int, threshold: float) -> str | 
     return None
 
 
-def check_removals(removals_folder: str | Path, threshold: float) -> str | None:
-    """Each removed document once, never kept itself, similar to its kept copy."""
-    path = task_file(removals_folder, 0)
+def check_components(components_folder: str | Path, rank: int) -> str | None:
+    """Local components as (id, root): root is the smallest id of its component, each id once."""
+    path = task_file(components_folder, rank)
+    table = pq.read_table(path)
+    ids, roots = table.column("id").to_pylist(), table.column("root").to_pylist()
+    if any(i <= r for i, r in zip(ids, roots)):
+        return f"{path}: a root is not the smallest id of its component"
+    if any(p >= q for p, q in zip(ids, ids[1:])):
+        return f"{path}: ids are not sorted, or repeated"
+    return None
+
+
+def check_removals(removals_folder: str | Path, rank: int, threshold: float) -> str | None:
+    """Each removed document once, never kept itself, similar to its kept copy. A cluster lies
+    whole in one task's file, so checking each file alone checks them all."""
+    path = task_file(removals_folder, rank)
     table = pq.read_table(path)
     ids, kept = table.column("id").to_pylist(), set(table.column("kept_id").to_pylist())
     if len(ids) != len(set(ids)):

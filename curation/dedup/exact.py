@@ -17,7 +17,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curation.dedup.keep import KEEP_COLUMNS, KEEP_ORDER_SQL
-from curation.dedup.near import near_folders, near_levels
+from curation.dedup.near import cluster_tasks, near_folders, near_levels, removal_files
 from curation.io import task_file, write_table_atomic
 from curation.steps import Described, DropStep, expect_task_files
 
@@ -50,14 +50,15 @@ class ExactDedupPlan(Described, PipelineStep):
     name = "exact_dedup_plan"
     type = "🫂 - DEDUP"
 
-    def __init__(self, docs_folder: str, doc_tasks: int, output_folder: str, repo_removals_folder: str | None = None):
+    def __init__(self, docs_folder: str, doc_tasks: int, output_folder: str, repo_removals_folder: str | None = None,
+                 repo_removal_tasks: int = 1):
         """repo_removals_folder: repositories removed as a whole by repository-level near-dedup;
         their files take no part, so a kept copy is never one that leaves with its repository."""
         super().__init__()
         self.docs_folder = docs_folder
         self.doc_tasks = doc_tasks
         self.output_folder = output_folder
-        self.repo_removals_folder = repo_removals_folder
+        self.repo_removals_folder, self.repo_removal_tasks = repo_removals_folder, repo_removal_tasks
 
     @classmethod
     def from_config(cls, ctx) -> ExactDedupPlan | None:
@@ -66,7 +67,8 @@ class ExactDedupPlan(Described, PipelineStep):
             return None
         repo_level = "repo" in near_levels(cfg)
         return cls(str(ctx.layout.filtered), cfg.executor.tasks, str(ctx.layout.exact),
-                   repo_removals_folder=str(near_folders(ctx.layout, "repo").removals) if repo_level else None)
+                   repo_removals_folder=str(near_folders(ctx.layout, "repo").removals) if repo_level else None,
+                   repo_removal_tasks=cluster_tasks(cfg))
 
     def outputs(self) -> list[Path]:
         return [Path(self.output_folder)]
@@ -76,7 +78,7 @@ class ExactDedupPlan(Described, PipelineStep):
         params = {"files": files, "world": world_size, "rank": rank}
         skip_removed_repos = ""
         if self.repo_removals_folder:
-            params["repos"] = str(expect_task_files(self.repo_removals_folder, 1)[0])
+            params["repos"] = [str(p) for p in removal_files(self.repo_removals_folder, self.repo_removal_tasks)]
             skip_removed_repos = "AND (repo || '@' || rev) NOT IN (SELECT id FROM read_parquet($repos))"
         con = duckdb.connect()
         con.execute("SET threads TO 1")

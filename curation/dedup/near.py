@@ -4,8 +4,11 @@
               → dedup/near/signatures/{rank}.parquet
     buckets   (per band group)               documents sharing a band key → candidate pairs,
               verified by estimated Jaccard → dedup/near/edges/{rank}.parquet
-    cluster   (one task)                     connected components, one copy kept per cluster by
-              the keep rule → dedup/near/removals/00000.parquet (id, kept_id, similarity, task)
+    components (per edge partition, when `cluster_tasks` > 1)  local connected components
+              → dedup/near/components/{rank}.parquet (id, root)   [curation.dedup.cluster]
+    cluster   (per cluster partition)        connected components merged over all tasks, one copy
+              kept per cluster by the keep rule → dedup/near/removals/{rank}.parquet
+              (id, kept_id, similarity, task)                      [curation.dedup.cluster]
     filter    (per task, in the tokenize run) drops this task's removals → removed/near_dup/
 
 Joins between stages are by document id, never by position. Documents the exact-dedup plan
@@ -22,13 +25,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curation.dedup.checks import check_edges, check_removals, check_signatures
-from curation.dedup.keep import KeepCandidate, keep_order_key
-from curation.dedup.lsh import UnionFind
+from curation.dedup.checks import check_edges, check_signatures
 from curation.dedup.minhash import (
     band_keys,
     bands_rows,
@@ -42,6 +42,7 @@ from curation.dedup.minhash import (
 from curation.dedup.prose import SHINGLERS
 from curation.io import DATE_TYPE, ParquetSink, task_file, write_table_atomic
 from curation.steps import Described, DropStep, expect_task_files
+from curation.swe.render import SWE_UNIT, change_text
 
 STEP = "near_dup"
 
@@ -52,12 +53,23 @@ class NearFolders:
 
     signatures: Path
     edges: Path
+    components: Path
     removals: Path
 
 
 def near_folders(layout, level: str) -> NearFolders:
     base = layout.near if level == "file" else layout.near / "repo"
-    return NearFolders(base / "signatures", base / "edges", base / "removals")
+    return NearFolders(base / "signatures", base / "edges", base / "components", base / "removals")
+
+
+def cluster_tasks(cfg) -> int:
+    """Tasks of the cluster stage: each writes one removals file; readers read them all."""
+    return cfg.dedup.near.cluster_tasks if cfg.dedup.near else 1
+
+
+def removal_files(folder: str | Path, tasks: int) -> list[Path]:
+    """Every removals file of a finished cluster stage (one per cluster task)."""
+    return expect_task_files(folder, tasks)
 
 
 @dataclass
@@ -91,10 +103,6 @@ def signature_schema(num_perm: int, bands: int):
     ])
 
 
-def _signatures_of(table) -> np.ndarray:
-    return signature_matrix(table.column("signature").combine_chunks())
-
-
 def signature_matrix(column) -> np.ndarray:
     """uint32 (n, num_perm) from a column of signature blobs, fixed-size (Parquet) or not (DuckDB)."""
 
@@ -114,6 +122,12 @@ def signature_matrix(column) -> np.ndarray:
 def repo_key(meta: dict) -> str:
     """The id of a repository-level unit: `{repo}@{rev}`."""
     return f"{meta.get('repo')}@{meta.get('rev')}"
+
+
+def in_repository_unit(meta: dict) -> bool:
+    """A code file of a repository: what repository-level near-dedup signs and removes. Other code
+    documents (an SWE task carries `repo` and `rev` = its base commit) are units of their own."""
+    return meta.get("kind") == "code" and meta.get("unit", "file") == "file"
 
 
 class MinhashSigner(Described, PipelineStep):
@@ -181,8 +195,9 @@ class MinhashSigner(Described, PipelineStep):
             for doc in data:
                 shingler = SHINGLERS.get(doc.metadata.get("kind"))  # code: code-aware shingles; text: prose
                 if shingler is not None:
+                    text = change_text(doc.metadata) if doc.metadata.get("unit") == SWE_UNIT else doc.text
                     with self.track_time():
-                        raw = raw_signature(shingler(doc.text, self.n_grams, self.normalize_identifiers),
+                        raw = raw_signature(shingler(text, self.n_grams, self.normalize_identifiers),
                                             self.num_perm, self.seed)
                     if files is not None:
                         sig = densified(*raw, self.seed)
@@ -191,7 +206,7 @@ class MinhashSigner(Described, PipelineStep):
                         else:
                             files.write(self._row(doc.id, rank, files.rows, doc.metadata, sig), rank)
                             self.stat_update("signed")
-                    if repos is not None and doc.metadata.get("kind") == "code":  # repositories are code
+                    if repos is not None and in_repository_unit(doc.metadata):
                         key = repo_key(doc.metadata)
                         if current is None or key != current.key:  # files of one repository arrive together
                             flush_repo()
@@ -221,8 +236,8 @@ class NearDedupBuckets(Described, PipelineStep):
 
     def __init__(self, signatures_folder: str, sign_tasks: int, output_folder: str, *, bands: int,
                  threshold: float, exact_plan_folder: str | None = None, exact_plan_tasks: int = 0,
-                 repo_removals_folder: str | None = None, docs_folder: str | None = None,
-                 memory_limit: str = "1GB", spill_folder: str | None = None):
+                 repo_removals_folder: str | None = None, repo_removal_tasks: int = 1,
+                 docs_folder: str | None = None, memory_limit: str = "1GB", spill_folder: str | None = None):
         """Documents that another dedup already removes take no part: exact duplicates (exact
         plan) and, for file-level dedup, the files of repositories removed as a whole."""
         super().__init__()
@@ -230,6 +245,7 @@ class NearDedupBuckets(Described, PipelineStep):
         self.bands, self.threshold = bands, threshold
         self.exact_plan_folder, self.exact_plan_tasks = exact_plan_folder, exact_plan_tasks
         self.repo_removals_folder, self.docs_folder = repo_removals_folder, docs_folder
+        self.repo_removal_tasks = repo_removal_tasks
         self.memory_limit = memory_limit
         self.spill_folder = spill_folder or str(Path(output_folder).parent / "spill")
 
@@ -244,7 +260,8 @@ class NearDedupBuckets(Described, PipelineStep):
             others = dict(exact_plan_folder=str(ctx.layout.exact) if cfg.dedup.exact else None,
                           exact_plan_tasks=cfg.dedup.tasks if cfg.dedup.exact else 0,
                           repo_removals_folder=str(near_folders(ctx.layout, "repo").removals)
-                          if "repo" in near_levels(cfg) else None, docs_folder=str(ctx.layout.filtered))
+                          if "repo" in near_levels(cfg) else None, repo_removal_tasks=cluster_tasks(cfg),
+                          docs_folder=str(ctx.layout.filtered))
         return cls(str(folders.signatures), cfg.executor.tasks, str(folders.edges), bands=bands_rows(near)[0],
                    threshold=near.threshold, spill_folder=str(ctx.layout.work / "spill"), **others)
 
@@ -272,14 +289,13 @@ class NearDedupBuckets(Described, PipelineStep):
             exact = sql_paths(expect_task_files(self.exact_plan_folder, self.exact_plan_tasks))
             parts.append(f"SELECT id FROM read_parquet({exact})")
         if self.repo_removals_folder:
-            repos = sql_paths(expect_task_files(self.repo_removals_folder, 1))
+            repos = sql_paths(removal_files(self.repo_removals_folder, self.repo_removal_tasks))
             docs = sql_paths(expect_task_files(self.docs_folder, self.sign_tasks))
             parts.append(f"SELECT d.id FROM read_parquet({docs}) d JOIN read_parquet({repos}) r "
                          "ON d.repo || '@' || d.rev = r.id")
         return " UNION ".join(parts) or "SELECT NULL::VARCHAR AS id WHERE false"
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        import pyarrow.compute as pc
 
 
         files = sql_paths(expect_task_files(self.signatures_folder, self.sign_tasks))
@@ -334,105 +350,16 @@ class NearDedupBuckets(Described, PipelineStep):
         yield
 
 
-class NearDedupCluster(Described, PipelineStep):
-    """Connected components of all verified edges; the keep rule picks one copy per cluster."""
-
-    name = "near_cluster"
-    type = "🫂 - DEDUP"
-
-    def __init__(self, edges_folder: str, bucket_tasks: int, signatures_folder: str, sign_tasks: int,
-                 output_folder: str, *, threshold: float):
-        super().__init__()
-        self.threshold = threshold
-        self.edges_folder, self.bucket_tasks = edges_folder, bucket_tasks
-        self.signatures_folder, self.sign_tasks = signatures_folder, sign_tasks
-        self.output_folder = output_folder
-
-    @classmethod
-    def from_config(cls, ctx, level: str = "file") -> NearDedupCluster | None:
-        cfg = ctx.config
-        if level not in near_levels(cfg):
-            return None
-        folders = near_folders(ctx.layout, level)
-        return cls(str(folders.edges), cfg.dedup.near.bucket_tasks, str(folders.signatures), cfg.executor.tasks,
-                   str(folders.removals), threshold=cfg.dedup.near.threshold)
-
-    def outputs(self) -> list[Path]:
-        return [Path(self.output_folder)]
-
-    def check(self, rank: int) -> str | None:
-        return check_removals(self.output_folder, self.threshold)
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-
-        edges = pa.concat_tables([pq.read_table(p) for p in expect_task_files(self.edges_folder, self.bucket_tasks)])
-        ids = sorted(set(edges.column("id_a").to_pylist()) | set(edges.column("id_b").to_pylist()))
-        position = {doc_id: i for i, doc_id in enumerate(ids)}
-        uf = UnionFind(len(ids))
-        with self.track_time():
-            uf.union_pairs(np.array([position[x] for x in edges.column("id_a").to_pylist()], dtype=np.int64),
-                           np.array([position[x] for x in edges.column("id_b").to_pylist()], dtype=np.int64))
-        # What the keep rule and the similarity need, for clustered documents only.
-        members: dict[str, tuple] = {}
-        wanted = pa.array(ids, pa.string())
-        for path in expect_task_files(self.signatures_folder, self.sign_tasks):
-            t = pq.read_table(path, columns=["id", "task", "license_class", "stars", "date", "signature"])
-            t = t.filter(pc.is_in(t.column("id"), wanted))
-            sigs = _signatures_of(t) if t.num_rows else []
-            for doc_id, task, lic, stars, date, sig in zip(
-                    *(t.column(c).to_pylist() for c in ("id", "task", "license_class", "stars", "date")), sigs):
-                members[doc_id] = (task, KeepCandidate(doc_id, lic, stars, date), sig)
-        candidates = [members[i][1] for i in ids]
-        signatures = np.stack([members[i][2] for i in ids]) if ids else None
-        roots = uf.roots()
-        out = resolve_clusters(roots, candidates, signatures, self.threshold)
-        self.stat_update("clusters", value=len(set(roots.tolist())))
-        self.stat_update("removed", value=len(out))
-        table = pa.table({
-            "id": pa.array([r[0] for r in out], pa.string()),
-            "kept_id": pa.array([r[1] for r in out], pa.string()),
-            "similarity": pa.array([r[2] for r in out], pa.float64()),
-            "task": pa.array([members[r[0]][0] for r in out], pa.int32()),
-        })
-        write_table_atomic(table, task_file(self.output_folder, 0))
-        return
-        yield
-
-
-def resolve_clusters(labels: np.ndarray, members: list, signatures: np.ndarray, threshold: float):
-    """(id removed, id kept, similarity) with similarity >= threshold for every removal.
-
-    A connected component can chain files that are not alike (A ~ B ~ C, A far from C; license
-    headers do this to short files). So within a component, the best copy by the keep rule is
-    kept and removes only the members similar to it; the rest repeat the same with their own
-    best copy. Every removed file thus names a kept file it is a near-duplicate of.
-    """
-
-    out = []
-    labels = np.asarray(labels)
-    order = np.argsort(labels, kind="stable")
-    for group in np.split(order, np.flatnonzero(np.diff(labels[order])) + 1):
-        if group.size < 2:
-            continue
-        remaining = np.array(sorted(group.tolist(), key=lambda row: keep_order_key(members[row])))
-        while remaining.size > 1:
-            kept, rest = remaining[0], remaining[1:]
-            similarity = np.atleast_1d(estimate_jaccard(signatures[rest], signatures[kept]))
-            close = similarity >= threshold
-            out.extend((members[r].id, members[kept].id, float(s)) for r, s in zip(rest[close], similarity[close]))
-            remaining = rest[~close]
-    return sorted(out)
-
-
 class NearDedupFilter(DropStep):
     """Drops this task's documents that the cluster stage removed, with the id kept."""
 
     step = STEP
 
-    def __init__(self, *, removals_folder: str, removed_folder: str):
-        """Removals are document ids; `NearRepoDedupFilter` takes repository keys instead."""
+    def __init__(self, *, removals_folder: str, removed_folder: str, removal_tasks: int = 1):
+        """Removals are document ids; `NearRepoDedupFilter` takes repository keys instead.
+        removal_tasks: how many files the cluster stage wrote (its task count)."""
         super().__init__(removed_folder=removed_folder)
-        self.removals_folder = str(removals_folder)
+        self.removals_folder, self.removal_tasks = str(removals_folder), removal_tasks
         self._removed: dict | None = None
 
     @classmethod
@@ -440,20 +367,24 @@ class NearDedupFilter(DropStep):
         levels = near_levels(ctx.config)
         if "file" not in levels:
             return None
-        return cls(removals_folder=near_folders(ctx.layout, "file").removals, removed_folder=ctx.layout.removed)
+        return cls(removals_folder=near_folders(ctx.layout, "file").removals, removed_folder=ctx.layout.removed,
+                   removal_tasks=cluster_tasks(ctx.config))
 
     def key(self, doc: Document) -> str:
         return doc.id
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        path = expect_task_files(self.removals_folder, 1)[0]
+        paths = [str(p) for p in removal_files(self.removals_folder, self.removal_tasks)]
         rows = duckdb.execute("SELECT id, kept_id, similarity FROM read_parquet($p) WHERE task = $rank",
-                              {"p": str(path), "rank": rank}).fetchall()
+                              {"p": paths, "rank": rank}).fetchall()
         self._removed = {r[0]: (r[1], r[2]) for r in rows}
         yield from super().run(data, rank, world_size)
 
+    def signed(self, doc: Document) -> bool:
+        return doc.metadata.get("kind") in SHINGLERS  # code and text (prose shingles) are signed
+
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        hit = self._removed.get(self.key(doc))
+        hit = self._removed.get(self.key(doc)) if self.signed(doc) else None
         if hit is None:
             return True
         what = "copy" if self.step == STEP else "repository"
@@ -471,7 +402,11 @@ class NearRepoDedupFilter(NearDedupFilter):
     def from_config(cls, ctx) -> NearRepoDedupFilter | None:
         if "repo" not in near_levels(ctx.config):
             return None
-        return cls(removals_folder=near_folders(ctx.layout, "repo").removals, removed_folder=ctx.layout.removed)
+        return cls(removals_folder=near_folders(ctx.layout, "repo").removals, removed_folder=ctx.layout.removed,
+                   removal_tasks=cluster_tasks(ctx.config))
 
     def key(self, doc: Document) -> str:
         return repo_key(doc.metadata)
+
+    def signed(self, doc: Document) -> bool:
+        return in_repository_unit(doc.metadata)

@@ -36,16 +36,16 @@ _CHAIN = 0xC2B2AE3D27D4EB4F
 _WORD_CLASS = "A-Za-z0-9_$\\x80-\\xff"
 _TOKEN_RE = re.compile(rb"[" + _WORD_CLASS.encode() + rb"]+|[^" + _WORD_CLASS.encode() + rb"\s]")
 
-_SPACE, _WORD, _PUNCT = 0, 1, 2
-_BYTE_CLASS = np.full(256, _PUNCT, dtype=np.uint8)
+SPACE, WORD, PUNCT = 0, 1, 2
+BYTE_CLASS = np.full(256, PUNCT, dtype=np.uint8)
 for _c in b" \t\n\r\x0b\x0c":
-    _BYTE_CLASS[_c] = _SPACE
+    BYTE_CLASS[_c] = SPACE
 for _lo, _hi in ((ord("0"), ord("9")), (ord("A"), ord("Z")), (ord("a"), ord("z")), (0x80, 0xFF)):
-    _BYTE_CLASS[_lo : _hi + 1] = _WORD
-_BYTE_CLASS[ord("_")] = _WORD
-_BYTE_CLASS[ord("$")] = _WORD
-_IS_DIGIT = np.zeros(256, dtype=bool)
-_IS_DIGIT[ord("0") : ord("9") + 1] = True
+    BYTE_CLASS[_lo : _hi + 1] = WORD
+BYTE_CLASS[ord("_")] = WORD
+BYTE_CLASS[ord("$")] = WORD
+IS_DIGIT = np.zeros(256, dtype=bool)
+IS_DIGIT[ord("0") : ord("9") + 1] = True
 
 # Keywords and a few builtins of the common languages survive identifier normalization: a renamed
 # clone keeps its control flow, so `if`/`return`/`self` must still tell code apart.
@@ -126,7 +126,7 @@ def code_tokens(text: str | bytes, normalize_identifiers: bool = False) -> list[
 
 def _is_identifier(token: str) -> bool:
     first = token[0]
-    return first not in "0123456789" and (ord(first) >= 0x80 or _BYTE_CLASS[ord(first)] == _WORD)
+    return first not in "0123456789" and (ord(first) >= 0x80 or BYTE_CLASS[ord(first)] == WORD)
 
 
 _KEYWORD_HASHES = np.array(sorted(token_hash(k.encode()) for k in KEYWORDS), dtype=np.uint64)
@@ -137,9 +137,9 @@ def _token_hashes_slice(data: np.ndarray, normalize_identifiers: bool) -> np.nda
     n = data.size
     if n == 0:
         return np.empty(0, dtype=np.uint64)
-    cls = _BYTE_CLASS[data]
-    word = cls == _WORD
-    punct = cls == _PUNCT
+    cls = BYTE_CLASS[data]
+    word = cls == WORD
+    punct = cls == PUNCT
     prev_word = np.empty(n, dtype=bool)
     prev_word[0] = False
     prev_word[1:] = word[:-1]
@@ -158,7 +158,7 @@ def _token_hashes_slice(data: np.ndarray, normalize_identifiers: bool) -> np.nda
         lengths = (ends - starts + 1).astype(np.uint64)
         hashes = fmix64(poly ^ (lengths * np.uint64(_LEN_MIX)))
     if normalize_identifiers:
-        identifier = word[starts] & ~_IS_DIGIT[data[starts]]
+        identifier = word[starts] & ~IS_DIGIT[data[starts]]
         identifier &= ~np.isin(hashes, _KEYWORD_HASHES)
         hashes[identifier] = _PLACEHOLDER_HASH
     return hashes
@@ -174,7 +174,7 @@ def token_hashes(text: str | bytes, normalize_identifiers: bool = False) -> np.n
         stop = min(start + _SLICE_BYTES, data.size)
         if stop < data.size:
             # Cut just before a non-word byte: tokens never span one, so no token is split.
-            window = np.flatnonzero(_BYTE_CLASS[data[start + 1 : stop]] != _WORD)
+            window = np.flatnonzero(BYTE_CLASS[data[start + 1 : stop]] != WORD)
             if window.size:
                 stop = start + 1 + int(window[-1])
         parts.append(_token_hashes_slice(data[start:stop], normalize_identifiers))

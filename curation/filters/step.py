@@ -11,6 +11,7 @@ from datatrove.data import Document
 from curation.filters.rules import check
 from curation.filters.ruleset import RuleSet
 from curation.steps import DropStep
+from curation.swe.render import SWE_UNIT
 
 
 class CodeFileFilter(DropStep):
@@ -30,6 +31,11 @@ class CodeFileFilter(DropStep):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if doc.metadata.get("kind") != "code":
             self.stat_update("passthrough_text")
+            return True
+        if doc.metadata.get("unit") == SWE_UNIT:
+            # A task is several files plus a diff: the per-file rules (line lengths, fractions) do
+            # not describe it; its files were read from a repository whose own files are filtered.
+            self.stat_update("passthrough_swe_task")
             return True
         failed = check(self.rules, doc.text, doc.metadata.get("lang"))
         if failed is None:

@@ -17,6 +17,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curation.config.inputs import InputConfig, InstalledInput, RepoInput
 from curation.config.pipeline import IngestConfig
+from curation.config.swe import KINDS as SWE_KINDS
 from curation.documents import doc_id, removed_row
 from curation.ingest.filetypes import (
     binary_extension_reason,
@@ -120,7 +121,8 @@ class IngestReader(Described, PipelineStep):
     @classmethod
     def from_config(cls, ctx) -> IngestReader:
         cfg = ctx.config
-        return cls(inputs=dict(cfg.inputs), ingest=cfg.ingest, removed_folder=str(ctx.layout.removed), limit=cfg.limit,
+        inputs = {name: inp for name, inp in cfg.inputs.items() if inp.kind not in SWE_KINDS}  # SweReader's
+        return cls(inputs=inputs, ingest=cfg.ingest, removed_folder=str(ctx.layout.removed), limit=cfg.limit,
                    assignment_path=str(ctx.layout.work / "ingest_assignment.json"), tasks=cfg.executor.tasks)
 
     def prepare(self) -> None:
@@ -319,6 +321,7 @@ class IngestReader(Described, PipelineStep):
                         yield from self._stack_docs(source, cfg, rank, world_size, sink, budget)
                     elif cfg.kind in ("jsonl", "parquet"):  # other text kinds: curation.text.inputs.TextDocsReader
                         yield from self._text_docs(source, cfg, rank, world_size, sink, budget)
+                    # trajectories and SWE inputs are read by their own steps (curation.agent, curation.swe)
 
 
 def _iter_records(path: Path, kind: str) -> Iterator[tuple[int, dict | None, str | None]]:

@@ -53,8 +53,8 @@ def mix_shards(plan: Plan, tokens_dir: str | Path, shards_dir: str | Path, *, to
     }
     with ShardWriter(Path(shards_dir), seq_len=seq_len, rows_per_shard=rows_per_shard, tokenizer=tokenizer,
                      extra_index=index_extra, overwrite=True) as writer:
-        for doc_id, source, ids, fim, cuts in read_buckets(files):
-            for row in packer.add(doc_id, source, ids, fim, cuts=cuts):
+        for doc_id, source, ids, fim, cuts, mask in read_buckets(files):
+            for row in packer.add(doc_id, source, ids, fim, cuts=cuts, mask=mask):
                 writer.write(row)
         for row in packer.finish():
             writer.write(row)

@@ -164,7 +164,8 @@ def bucket_schema():
     import pyarrow as pa
 
     return pa.schema([("key", pa.uint64()), ("source", pa.string()), ("id", pa.string()), ("repeat", pa.int32()),
-                      ("fim", pa.string()), ("cuts", pa.list_(pa.int32())), ("input_ids", pa.list_(pa.int32()))])
+                      ("fim", pa.string()), ("cuts", pa.list_(pa.int32())), ("input_ids", pa.list_(pa.int32())),
+                      ("loss_mask", pa.list_(pa.int8()))])
 
 
 def write_buckets(samples: list[SourceSample], tokens_dir: str | Path, bucket_dir: str | Path, *, seed: int,
@@ -190,8 +191,11 @@ def write_buckets(samples: list[SourceSample], tokens_dir: str | Path, bucket_di
     try:
         for sample in samples:
             for path in source_files(tokens_dir, sample.source):
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=BUFFER_ROWS,
-                                                                columns=["id", "lang", "fim", "cuts", "input_ids"]):
+                parquet = pq.ParquetFile(path)
+                has_mask = "loss_mask" in parquet.schema_arrow.names  # token files of older runs have none
+                columns = ["id", "lang", "fim", "cuts", "input_ids"] + (["loss_mask"] if has_mask else [])
+                for batch in parquet.iter_batches(batch_size=BUFFER_ROWS, columns=columns):
+                    masks = batch.column("loss_mask") if has_mask else pa.nulls(batch.num_rows, pa.list_(pa.int8()))
                     ids = batch.column("id").to_pylist()
                     langs = batch.column("lang").to_pylist()
                     hashes = np.array([seeded_hash(seed, "sample", sample.source, i, sample.full_passes) for i in ids],
@@ -214,7 +218,7 @@ def write_buckets(samples: list[SourceSample], tokens_dir: str | Path, bucket_di
                             pa.array(keys_a[sel]), pa.array([sample.source] * len(sel)),
                             batch.column("id").take(take), pa.array(repeats_a[sel]),
                             batch.column("fim").take(take), batch.column("cuts").take(take),
-                            batch.column("input_ids").take(take)], schema=schema))
+                            batch.column("input_ids").take(take), masks.take(take)], schema=schema))
                         pending_rows[b] += len(sel)
                         if pending_rows[b] >= BUFFER_ROWS:
                             flush(b)
@@ -231,8 +235,9 @@ def write_buckets(samples: list[SourceSample], tokens_dir: str | Path, bucket_di
     return finals
 
 
-def read_buckets(bucket_files: list[Path]) -> Iterator[tuple[str, str, np.ndarray, str, list[int] | None]]:
-    """(doc_id, source, ids, fim tag, cut offsets) in shuffled order: bucket after bucket, each sorted by its seeded key
+def read_buckets(bucket_files: list[Path]) -> Iterator[tuple[str, str, np.ndarray, str, list[int] | None,
+                                                            np.ndarray | None]]:
+    """(doc_id, source, ids, fim tag, cut offsets, loss mask or None) in shuffled order: bucket after bucket, each sorted by its seeded key
     (ties, which a 64-bit hash makes rare, by source, id and repeat: still deterministic)."""
     import pyarrow.parquet as pq
 
@@ -241,6 +246,8 @@ def read_buckets(bucket_files: list[Path]) -> Iterator[tuple[str, str, np.ndarra
                                              ("repeat", "ascending")])
         ids_col = table.column("input_ids")
         fims, cuts = table.column("fim").to_pylist(), table.column("cuts").to_pylist()
+        masks = table.column("loss_mask")
         for i, (doc_id, source) in enumerate(zip(table.column("id").to_pylist(), table.column("source").to_pylist())):
-            yield doc_id, source, ids_col[i].values.to_numpy(zero_copy_only=False), fims[i] or "", cuts[i]
-        del table, ids_col
+            mask = masks[i].values.to_numpy(zero_copy_only=False) if masks[i].is_valid else None
+            yield doc_id, source, ids_col[i].values.to_numpy(zero_copy_only=False), fims[i] or "", cuts[i], mask
+        del table, ids_col, masks

@@ -29,6 +29,22 @@ def index_extra(ctx) -> dict:
             "code_version": __version__}
 
 
+def read_token_file(path: Path):
+    """(doc_id, ids, fim tag, loss mask or None) of one tokens/ file, in the order the task wrote them."""
+    parquet = pq.ParquetFile(path)
+    has_mask = "loss_mask" in parquet.schema_arrow.names  # token files of older runs have none
+    columns = ["id", "fim", "input_ids"] + (["loss_mask"] if has_mask else [])
+    for batch in parquet.iter_batches(batch_size=256, columns=columns):
+        ids_col = batch.column("input_ids")
+        fims = batch.column("fim").to_pylist()
+        masks = batch.column("loss_mask") if has_mask else None
+        for i, doc_id in enumerate(batch.column("id").to_pylist()):
+            mask = None  # null: a plain document, all ones
+            if masks is not None and masks[i].is_valid:
+                mask = masks[i].values.to_numpy(zero_copy_only=False)
+            yield doc_id, ids_col[i].values.to_numpy(zero_copy_only=False), fims[i] or "", mask
+
+
 def pack_settings(ctx) -> dict:
     cfg = ctx.config
     return dict(tokens_folder=str(ctx.layout.tokens), sources=ctx.pipeline.sources, token_tasks=cfg.executor.tasks,
@@ -76,15 +92,11 @@ class PackStep(Described, PipelineStep):
                          tokenizer=tokenizer, extra_index=self.index_extra, overwrite=True) as writer:
             for source in self.sources:
                 for path in files[source]:
-                    for batch in pq.ParquetFile(path).iter_batches(batch_size=256, columns=["id", "fim", "input_ids"]):
-                        ids_col = batch.column("input_ids")
-                        fims = batch.column("fim").to_pylist()
-                        for i, doc_id in enumerate(batch.column("id").to_pylist()):
-                            with self.track_time():
-                                ids = ids_col[i].values.to_numpy(zero_copy_only=False)
-                                for row in packer.add(doc_id, source, ids, fims[i] or ""):
-                                    writer.write(row)
-                            self.stat_update("documents")
+                    for doc_id, ids, fim, mask in read_token_file(path):
+                        with self.track_time():
+                            for row in packer.add(doc_id, source, ids, fim, mask=mask):
+                                writer.write(row)
+                        self.stat_update("documents")
             for row in packer.finish():
                 writer.write(row)
             index = writer.finish(tokens_in=packer.tokens_in, documents=packer.documents)

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from curation.pack.packer import PackedRow, document_with_eos
+from curation.pack.packer import PackedRow, document_mask, document_with_eos
 
 # 64 rows of look-ahead reaches >= 99% fill on real code at 8K-128K (benchmarks/bench_packing.py).
 DEFAULT_WINDOW_ROWS = 64
@@ -39,11 +39,12 @@ class _Row:
 
 
 class _Piece:
-    __slots__ = ("doc_id", "source", "fim", "tokens", "lead", "cuts", "part")
+    __slots__ = ("doc_id", "source", "fim", "tokens", "lead", "cuts", "part", "mask")
 
-    def __init__(self, doc_id: str, source: str, fim: str, tokens: np.ndarray, lead: list[np.ndarray],
-                 cuts: list[int] | None = None, part: int = 0) -> None:
+    def __init__(self, doc_id: str, source: str, fim: str, tokens: np.ndarray, lead: list[_Piece],
+                 cuts: list[int] | None = None, part: int = 0, mask: np.ndarray | None = None) -> None:
         self.doc_id, self.source, self.fim, self.tokens = doc_id, source, fim, tokens
+        self.mask = mask  # loss mask of `tokens`; None: all ones
         self.lead = lead  # full seq_len rows of the same document that come before `tokens`
         self.cuts = cuts or []  # offsets in `tokens` where it may become two documents
         self.part = part  # pieces already cut off this document
@@ -86,22 +87,27 @@ class BestFitPacker:
         self._next_number = 0
 
     def add(self, doc_id: str, source: str, ids: Sequence[int], fim: str = "",
-            cuts: Sequence[int] | None = None) -> Iterator[PackedRow]:
+            cuts: Sequence[int] | None = None, mask: Sequence[int] | None = None) -> Iterator[PackedRow]:
         """Buffer one document; yields the rows that a full window completes. Consume the iterator.
 
         cuts: offsets in `ids` where the document may be divided into separate training documents
         (a repository chunk's file boundaries). A document that fits no open row is cut at the
         largest such point that fills the roomiest row: the head gets an EOS of its own (counted
-        in `tokens_in` and `inserted_eos`) and the rest is packed on as `{doc_id}~{k}`."""
+        in `tokens_in` and `inserted_eos`) and the rest is packed on as `{doc_id}~{k}`.
+        mask: per-id loss mask (conversations); None means all ones."""
         doc = document_with_eos(doc_id, ids, self.eos_id)
+        doc_mask = document_mask(mask, len(ids))
         self.tokens_in += len(doc)
         self.documents += 1
         n_full = (len(doc) - 1) // self.seq_len  # full rows cut off the front; the rest is >= 1 token
-        lead = [doc[k * self.seq_len : (k + 1) * self.seq_len] for k in range(n_full)]
+        lead = [_Piece(doc_id, source, fim, doc[k * self.seq_len : (k + 1) * self.seq_len], [],
+                       mask=None if doc_mask is None else doc_mask[k * self.seq_len : (k + 1) * self.seq_len])
+                for k in range(n_full)]
         self.split_documents += bool(lead)
         offset = n_full * self.seq_len
         usable = sorted(c - offset for c in (cuts or ()) if offset < c < len(doc) - 1)
-        self._window.append(_Piece(doc_id, source, fim, doc[offset:], lead, usable if not lead else None))
+        self._window.append(_Piece(doc_id, source, fim, doc[offset:], lead, usable if not lead else None,
+                                   mask=None if doc_mask is None else doc_mask[offset:]))
         self._window_tokens += len(doc)
         if self._window_tokens >= self.window_tokens:
             yield from self._pack_window(flush=False)
@@ -133,7 +139,7 @@ class BestFitPacker:
             self._close(row)
         for row in sorted(full + closing, key=lambda r: r.number):
             for chunk in row.pieces[0].lead:
-                yield self._emit([_Piece(row.pieces[0].doc_id, row.pieces[0].source, row.pieces[0].fim, chunk, [])])
+                yield self._emit([chunk])
             yield self._emit(row.pieces)
 
     def _place(self, piece: _Piece) -> None:
@@ -182,9 +188,13 @@ class BestFitPacker:
         head_id = piece.doc_id if piece.part == 0 else f"{piece.doc_id}~{piece.part}"
         base_id = piece.doc_id
         # fim stays the document's tag on every piece: "one file of this document is FIM-arranged"
-        head = _Piece(head_id, piece.source, piece.fim, head_tokens, [])
+        head_mask = tail_mask = None
+        if piece.mask is not None:  # the inserted EOS takes the mask of the token before it, as in document_mask
+            head_mask = np.append(piece.mask[:at], piece.mask[at - 1] if at else 1).astype(np.int8)
+            tail_mask = piece.mask[at:]
+        head = _Piece(head_id, piece.source, piece.fim, head_tokens, [], mask=head_mask)
         tail = _Piece(base_id, piece.source, piece.fim, piece.tokens[at:], [], [c - at for c in piece.cuts[k + 1:]],
-                      piece.part + 1)
+                      piece.part + 1, mask=tail_mask)
         return head, tail
 
     def _fullest_beyond_limit(self) -> list[_Row]:
@@ -201,6 +211,7 @@ class BestFitPacker:
 
     def _emit(self, pieces: list[_Piece]) -> PackedRow:
         ids = np.full(self.seq_len, self.pad_id, dtype=np.int32)
+        loss_mask = np.zeros(self.seq_len, dtype=np.int8)
         starts, doc_ids, sources, fims = [], [], [], []
         pos = 0
         for piece in pieces:
@@ -209,9 +220,8 @@ class BestFitPacker:
             sources.append(piece.source)
             fims.append(piece.fim)
             ids[pos : pos + len(piece.tokens)] = piece.tokens
+            loss_mask[pos : pos + len(piece.tokens)] = 1 if piece.mask is None else piece.mask
             pos += len(piece.tokens)
-        loss_mask = np.zeros(self.seq_len, dtype=np.int8)
-        loss_mask[:pos] = 1
         if pos < self.seq_len:
             starts.append(pos)
             doc_ids.append("")

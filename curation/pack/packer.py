@@ -18,7 +18,7 @@ import numpy as np
 class PackedRow:
     input_ids: np.ndarray  # int32, exactly seq_len
     cu_seqlens: list[int]  # segment starts, then seq_len; len == len(doc_ids) + 1
-    loss_mask: np.ndarray  # int8: 1 on real tokens (EOS included), 0 on padding
+    loss_mask: np.ndarray  # int8: the documents' masks (all ones for plain documents, EOS included), 0 on padding
     doc_ids: list[str]  # one per segment; "" for the padding segment
     sources: list[str]
     fim: list[str]  # "" (plain), "psm" or "spm"
@@ -32,6 +32,23 @@ def document_with_eos(doc_id: str, ids: Sequence[int], eos_id: int) -> np.ndarra
     doc[:-1] = ids
     doc[-1] = eos_id
     return doc
+
+
+def document_mask(mask: Sequence[int] | None, n_ids: int) -> np.ndarray | None:
+    """The loss mask of a document's ids + EOS, or None when it is all ones (plain documents).
+
+    The EOS takes the mask of the token before it: a conversation that ends in the model's own
+    words trains its end (the EOS is the closing <_end> of that turn), one that ends in a tool
+    response does not.
+    """
+    if mask is None:
+        return None
+    if len(mask) != n_ids:
+        raise ValueError(f"loss mask has {len(mask)} entries for {n_ids} ids")
+    out = np.empty(n_ids + 1, dtype=np.int8)
+    out[:-1] = mask
+    out[-1] = out[-2] if n_ids else 1
+    return out
 
 
 class ConcatPacker:
@@ -53,15 +70,19 @@ class ConcatPacker:
         self.rows = 0
         self.documents = 0
         self._buf = np.empty(seq_len, dtype=np.int32)
+        self._mask = np.zeros(seq_len, dtype=np.int8)
         self._fill = 0
         self._starts: list[int] = []
         self._doc_ids: list[str] = []
         self._sources: list[str] = []
         self._fim: list[str] = []
 
-    def add(self, doc_id: str, source: str, ids: Sequence[int], fim: str = "") -> Iterator[PackedRow]:
-        """Append one document; yields every row it completes. Consume the iterator."""
+    def add(self, doc_id: str, source: str, ids: Sequence[int], fim: str = "",
+            mask: Sequence[int] | None = None) -> Iterator[PackedRow]:
+        """Append one document; yields every row it completes. Consume the iterator.
+        mask: per-id loss mask (conversations); None means all ones."""
         doc = document_with_eos(doc_id, ids, self.eos_id)
+        doc_mask = document_mask(mask, len(ids))
         self.tokens_in += len(doc)
         self.documents += 1
         pos = 0
@@ -72,6 +93,7 @@ class ConcatPacker:
             self._sources.append(source)
             self._fim.append(fim)
             self._buf[self._fill : self._fill + take] = doc[pos : pos + take]
+            self._mask[self._fill : self._fill + take] = 1 if doc_mask is None else doc_mask[pos : pos + take]
             self._fill += take
             pos += take
             if self._fill == self.seq_len:
@@ -91,7 +113,7 @@ class ConcatPacker:
 
     def _emit(self, real: int) -> PackedRow:
         loss_mask = np.zeros(self.seq_len, dtype=np.int8)
-        loss_mask[:real] = 1
+        loss_mask[:real] = self._mask[:real]
         row = PackedRow(
             input_ids=self._buf.copy(),
             cu_seqlens=[*self._starts, self.seq_len],

@@ -13,6 +13,7 @@ from curation.config.redact import RedactConfig
 from curation.redact.labels import SECRET_LABELS, Label
 from curation.redact.redactor import Redactor
 from curation.steps import DropStep, RewriteStep
+from curation.swe.render import SWE_UNIT, SweMarkerPieces, rewrite_task
 
 STEP = "redact"
 # One int64 column per placeholder type: fixed schema, never null, summable in DuckDB as it is
@@ -53,9 +54,19 @@ class Redact(RewriteStep):
     def rewrite(self, doc: Document) -> None:
         lang, path = doc.metadata.get("lang"), doc.metadata.get("path")
         counts = {label: 0 for label in Label}
-        result = self.redactor.redact(doc.text, lang, path)
-        doc.text = result.text
-        findings = list(result.findings)
+        findings = []
+        if doc.metadata.get("unit") == SWE_UNIT:
+            # a task's text is rendered from its sections: redact them, then render again
+            def redact(text: str) -> str:
+                result = self.redactor.redact(text, lang, path)
+                findings.extend(result.findings)
+                return result.text
+
+            doc.text = rewrite_task(doc.metadata, redact, SweMarkerPieces())
+        else:
+            result = self.redactor.redact(doc.text, lang, path)
+            doc.text = result.text
+            findings += result.findings
         for name in self.config.fields:
             value = doc.metadata.get(name)
             if isinstance(value, str) and value:

@@ -12,8 +12,18 @@ from datatrove.utils.batching import batched
 from curation.config.assemble import FimConfig
 from curation.io import TOKENS_SCHEMA, ParquetSink
 from curation.steps import Described
+from curation.swe.render import (
+    SWE_UNIT,
+    SweMarkerPieces,
+    resolve_markers,
+    task_token_ids_checked,
+)
 from curation.tokenize.fim import apply_fim, fim_rng, resolve_sentinels
 from curation.tokenize.tokenizer import load_tokenizer
+
+
+def is_swe_task(doc) -> bool:
+    return doc.metadata.get("unit") == SWE_UNIT
 
 
 class TokenizeStep(Described, PipelineStep):
@@ -21,11 +31,14 @@ class TokenizeStep(Described, PipelineStep):
     type = "🔢 - TOKENIZER"
 
     def __init__(self, *, tokenizer_path: str, tokens_folder: str | Path, sources: list[str], threads: int = 1,
-                 batch_docs: int = 256, fim: FimConfig | None = None):
+                 batch_docs: int = 256, fim: FimConfig | None = None, swe_markers: SweMarkerPieces | None = None):
         """fim: applied to file-level code documents (repository chunks arrive with their ids, FIM
-        already decided by the assembler)."""
+        already decided by the assembler). swe_markers: the pieces of SWE task documents (the
+        reader's; None: the defaults). Trajectories arrive with their ids and a `loss_mask`
+        (curation.agent.tokens), written as the tokens/ `loss_mask` column."""
         super().__init__()
         self.fim = fim
+        self.swe_markers = swe_markers or SweMarkerPieces()
         self.tokenizer_path = tokenizer_path
         self.tokens_folder = str(tokens_folder)
         self.sources = sorted(sources)
@@ -53,23 +66,32 @@ class TokenizeStep(Described, PipelineStep):
             sink.open(rank)  # every source gets a file per task, empty or not
         try:
             for batch in batched(data, self.batch_docs):
-                # Repository chunks carry their ids: their text shows separators as literal pieces
-                # and must never be encoded.
-                plain = [d for d in batch if "token_ids" not in d.metadata]
+                # Repository chunks carry their ids, SWE tasks their sections: their text shows
+                # separators as literal pieces and must never be encoded. Trajectories carry their
+                # ids too: their text is a readable rendering.
+                plain = [d for d in batch if "token_ids" not in d.metadata and not is_swe_task(d)]
+                if stray := next((d for d in plain if d.metadata.get("messages")), None):
+                    raise ValueError(f"trajectory {stray.id} reached the tokenize step without its ids: the chat "
+                                     "step (curation.agent.tokens.TrajectoryTokenizer) must run before it")
                 with self.track_time("batch"):
                     encoded = dict(zip((id(d) for d in plain),
                                        tokenizer.encode_batch([d.text for d in plain], num_threads=self.threads)))
                 for doc in batch:
                     cuts = doc.metadata.pop("token_cuts", None)
+                    mask = doc.metadata.pop("loss_mask", None)  # None: a plain document, all ones
                     if "token_ids" in doc.metadata:
                         ids, tag = doc.metadata.pop("token_ids"), doc.metadata.get("fim") or ""
+                    elif is_swe_task(doc):
+                        with self.track_time("swe_tasks"):
+                            ids, tag = self._swe_ids(doc, tokenizer), ""
                     else:
                         ids, tag = self._maybe_fim(doc, encoded[id(doc)], tokenizer, fim)
                     source = doc.metadata["source"]
                     sinks[source].write(
                         {"id": doc.id, "source": source, "n_tokens": len(ids), "lang": doc.metadata.get("lang"),
                          "fim": tag, "cuts": cuts,
-                         "input_ids": np.asarray(ids, dtype=np.int32)},
+                         "input_ids": np.asarray(ids, dtype=np.int32),
+                         "loss_mask": None if mask is None else np.asarray(mask, dtype=np.int8)},
                         rank,
                     )
                     self.stat_update("tokens", value=len(ids))
@@ -81,6 +103,12 @@ class TokenizeStep(Described, PipelineStep):
             raise
         for sink in sinks.values():
             sink.close()
+
+    def _swe_ids(self, doc, tokenizer) -> list[int]:
+        """Markers by id between the separately encoded sections (curation.swe.render)."""
+        if not hasattr(self, "_swe"):
+            self._swe = resolve_markers(tokenizer, self.swe_markers)
+        return task_token_ids_checked(doc.metadata, doc.text, tokenizer, self._swe, self.swe_markers, doc_id=doc.id)
 
     def _fim_setup(self, tokenizer):
         if not self.fim:
