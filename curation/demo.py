@@ -45,6 +45,8 @@ def demo_config(tokenizer_path: str | None = None, tasks: int | None = None, wor
     config_path = packaged("pipelines", "demo.yaml")
     data = read_yaml(config_path)
     data["filters"] = str(packaged("filters", "code.yaml"))
+    data["text_filters"] = {"rules": str(packaged("filters", "text.yaml"))}
+    data["mixture"] = str(packaged("mixtures", "demo.yaml"))
     if (root := project_checkout()) is not None:
         data["inputs"]["project"] = {"kind": "repos", "paths": [str(root)], "layout": "repo", "rev": "HEAD"}
     if tokenizer_path:

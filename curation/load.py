@@ -16,9 +16,11 @@ import yaml
 from curation.config.mixture import MixtureConfig
 from curation.config.pipeline import PipelineConfig
 from curation.filters.ruleset import RuleSet, load_rules
+from curation.filters.text_rules import TextRuleSet, load_text_rules
 from curation.objstore import is_remote
 from curation.quality.scorer import model_spec
 from curation.schema import ConfigError, load_model, read_yaml, resolve_path, validate
+from curation.text.route import check_routes, output_sources
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,11 @@ class Pipeline:
     mixture: MixtureConfig | None = None
     mixture_path: Path | None = None
     models: dict[str, str] = field(default_factory=dict)  # quality model name -> resolved path
+    text_rules: TextRuleSet | None = None  # filters/text.yaml, parsed once (TextFileFilter)
 
     @property
     def sources(self) -> list[str]:
-        return sorted(self.config.inputs)
+        return output_sources(list(self.config.inputs), self.config.route)  # routed inputs -> their targets
 
 
 def apply_overrides(data: dict, overrides: list[str], source: str | Path) -> dict:
@@ -92,6 +95,14 @@ def resolve_pipeline(cfg: PipelineConfig, config_path: str | Path, *, check_inpu
         else:
             rules = load_rules(rules_path)
 
+    text_rules = None
+    if cfg.text_filters is not None:
+        text_rules_path = resolve_path(cfg.text_filters.rules, config_path)
+        if not text_rules_path.exists():
+            problems.append(f"text_filters.rules: {cfg.text_filters.rules}: no such file")
+        else:
+            text_rules = load_text_rules(text_rules_path)
+
     mixture = mixture_path = None
     if cfg.mixture is not None:
         mixture_path = resolve_path(cfg.mixture, config_path)
@@ -99,7 +110,9 @@ def resolve_pipeline(cfg: PipelineConfig, config_path: str | Path, *, check_inpu
             problems.append(f"mixture: {cfg.mixture}: no such file")
         else:
             mixture = load_model(MixtureConfig, mixture_path)
-            problems += [f"mixture: {mixture_path}: {p}" for p in mixture_problems(mixture, sorted(cfg.inputs))]
+            problems += [f"mixture: {mixture_path}: {p}" for p in mixture_problems(mixture, output_sources(list(cfg.inputs), cfg.route))]
+            if cfg.route is not None:
+                problems += check_routes(cfg.route, list(cfg.inputs), [n for g in mixture.groups.values() for n in g.sources])
 
     models: dict[str, str] = {}
     if cfg.quality is not None:
@@ -115,7 +128,7 @@ def resolve_pipeline(cfg: PipelineConfig, config_path: str | Path, *, check_inpu
     if problems:
         raise ConfigError(f"{config_path}:\n  " + "\n  ".join(problems))
     return Pipeline(config=cfg, path=Path(config_path), rules=rules, rules_path=rules_path, mixture=mixture,
-                    mixture_path=mixture_path, models=models)
+                    mixture_path=mixture_path, models=models, text_rules=text_rules)
 
 
 def mixture_problems(mixture: MixtureConfig, inputs: list[str]) -> list[str]:

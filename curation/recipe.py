@@ -34,7 +34,9 @@ from curation.dedup.near import (
     cluster_tasks,
 )
 from curation.documents import META_COLUMNS
+from curation.encode.step import TokenizeStep
 from curation.filters.step import CodeFileFilter
+from curation.filters.text_step import TextFileFilter
 from curation.ingest.reader import INGEST_TOTALS, IngestReader
 from curation.mixture.step import MixPackStep, PackStep
 from curation.progress import ProgressMeter
@@ -46,7 +48,8 @@ from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
 from curation.steps import DocSink, DocSource, StepContext, merged_columns
 from curation.swe.reader import SweReader
-from curation.encode.step import TokenizeStep
+from curation.text.inputs import TextDocsReader
+from curation.text.route import TextRouter
 
 
 @dataclass
@@ -98,12 +101,12 @@ def recipe(ctx: StepContext) -> list[Run]:
 
     # Redaction before the hashes: exact and near dedup compare the text that is trained on.
     # Trajectories after the progress meter: its totals are the bytes ingest assigned each task.
-    ingest = build(ctx, IngestReader, SweReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
-        work=out.work)), TrajectoryReader, CodeFileFilter, Redact, RedactionLimit, TrajectoryRedact, ContentHasher,
+    ingest = build(ctx, IngestReader, SweReader, TextDocsReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
+        work=out.work)), TrajectoryReader, CodeFileFilter, TextFileFilter, Redact, RedactionLimit, TrajectoryRedact, ContentHasher,
                    MinhashSigner)
     curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
                    NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
-                   QualityScorer, ScoreThresholdFilter, Decontaminate, SyntaxTagger, RepoAssembler)
+                   QualityScorer, ScoreThresholdFilter, Decontaminate, TextRouter, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TrajectoryTokenizer, TokenizeStep)
     columns = merged_columns(ingest + curate + tokenize)  # docs/ carries what the ingest run wrote too
     check_thresholds(ctx, columns)

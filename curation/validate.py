@@ -6,6 +6,7 @@ from pathlib import Path
 
 from curation.config.mixture import MixtureConfig
 from curation.filters.ruleset import load_rules
+from curation.filters.text_rules import load_text_rules
 from curation.layout import Layout
 from curation.load import load_pipeline
 from curation.recipe import recipe
@@ -36,6 +37,9 @@ def validate_file(path: str | Path) -> str:
     if kind == "pipeline":
         pipeline = load_pipeline(path, check_inputs=False)
         recipe(StepContext(pipeline=pipeline, layout=Layout(Path.cwd() / "out" / pipeline.config.name)))
+    elif kind == "filters" and isinstance(data, dict) and data.get("kind") == "text":
+        load_text_rules(path)  # filters/text.yaml: the prose rule set
+        kind = "text filters"
     elif kind == "filters":
         load_rules(path)
     else:

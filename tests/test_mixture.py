@@ -55,6 +55,10 @@ def write_tokens(tokens_dir: Path, docs: dict, tasks: int) -> Path:
 def mixture(seed: int = 1234, **overrides) -> MixtureConfig:
     data = load_mixture(ROOT / "mixtures" / "stage1_8k.yaml").model_dump()
     data["groups"]["code"]["sources"]["code"]["max_epochs"] = 2  # fixed here, whatever the shipped file says
+    data["groups"]["text"]["sources"] = {  # the 7:2:1 text split, optional, as the tests' sources are named
+        "code_text": {"weight": 0.67, "max_epochs": 4, "required": False},
+        "general": {"weight": 0.22, "max_epochs": 1, "required": False},
+        "math": {"weight": 0.11, "max_epochs": 2, "required": False}}
     data.update(seed=seed, **overrides)
     return MixtureConfig.model_validate(data)
 

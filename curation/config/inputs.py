@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from curation.config.text import DebianDocsInput, HtmlInput, InstalledDocsInput
 from curation.config.agent import TrajectoriesInput
 from curation.config.swe import GitHistoryInput, SweDatasetInput
 from curation.schema import StrictModel
@@ -63,5 +64,5 @@ class InstalledInput(StrictModel):
 
 
 InputConfig = Annotated[RepoInput | StackInput | TextInput | InstalledInput | GitHistoryInput | SweDatasetInput
-                        | TrajectoriesInput,
+                        | TrajectoriesInput | InstalledDocsInput | DebianDocsInput | HtmlInput,
                         Field(discriminator="kind")]

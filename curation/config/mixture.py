@@ -17,6 +17,9 @@ class SourceShare(StrictModel):
     weight: float = Field(gt=0, description="share of the group's tokens")
     max_epochs: float = Field(4.0, gt=0, description="never repeat this source more often than this")
     required: bool = Field(True, description="false: a missing source is reported, not fatal (e.g. SWE tasks)")
+    binding: bool = Field(False, description="an optional source that, when present, bounds the budget with its "
+                                             "max_epochs as a required one does: its share holds when it is scarce "
+                                             "(the others are sampled below one epoch)")
     languages: dict[str, float] | None = Field(
         None, description="split the source's share by language (ids of curation.ingest.languages): "
                           "language -> weight; '*' takes every other language at its natural share; "

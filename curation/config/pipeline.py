@@ -19,6 +19,7 @@ from curation.config.decontam import DecontaminateConfig
 from curation.config.inputs import InputConfig
 from curation.config.quality import QualityConfig
 from curation.config.redact import RedactConfig
+from curation.config.text import RouteConfig, TextFilterConfig
 from curation.schema import StrictModel
 
 
@@ -156,6 +157,8 @@ class PipelineConfig(StrictModel):
     assemble: AssembleConfig = Field(default_factory=FileAssembleConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     quality: QualityConfig | None = None
+    text_filters: TextFilterConfig | None = Field(None, description="rule set for kind=text documents")
+    route: RouteConfig | None = Field(None, description="route general text into the mixture's text sources by score")
     decontaminate: DecontaminateConfig = Field(default_factory=DecontaminateConfig)
     mixture: str | None = Field(None, description="mixtures/*.yaml; null: every source once, natural shares")
     pack: PackConfig = Field(default_factory=PackConfig)

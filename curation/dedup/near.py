@@ -39,6 +39,7 @@ from curation.dedup.minhash import (
     raw_signature,
     shingle_hashes,
 )
+from curation.dedup.prose import SHINGLERS
 from curation.io import DATE_TYPE, ParquetSink, task_file, write_table_atomic
 from curation.steps import Described, DropStep, expect_task_files
 from curation.swe.render import SWE_UNIT, change_text
@@ -192,10 +193,11 @@ class MinhashSigner(Described, PipelineStep):
                     sink.open(rank)
                     stack.enter_context(sink)
             for doc in data:
-                if doc.metadata.get("kind") == "code":
+                shingler = SHINGLERS.get(doc.metadata.get("kind"))  # code: code-aware shingles; text: prose
+                if shingler is not None:
                     text = change_text(doc.metadata) if doc.metadata.get("unit") == SWE_UNIT else doc.text
                     with self.track_time():
-                        raw = raw_signature(shingle_hashes(text, self.n_grams, self.normalize_identifiers),
+                        raw = raw_signature(shingler(text, self.n_grams, self.normalize_identifiers),
                                             self.num_perm, self.seed)
                     if files is not None:
                         sig = densified(*raw, self.seed)
@@ -379,7 +381,7 @@ class NearDedupFilter(DropStep):
         yield from super().run(data, rank, world_size)
 
     def signed(self, doc: Document) -> bool:
-        return doc.metadata.get("kind") == "code"
+        return doc.metadata.get("kind") in SHINGLERS  # code and text (prose shingles) are signed
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         hit = self._removed.get(self.key(doc)) if self.signed(doc) else None

@@ -48,7 +48,7 @@ class TokenizeStep(Described, PipelineStep):
     @classmethod
     def from_config(cls, ctx) -> TokenizeStep:
         cfg = ctx.config
-        return cls(tokenizer_path=ctx.tokenizer_path, tokens_folder=ctx.layout.tokens, sources=sorted(cfg.inputs),
+        return cls(tokenizer_path=ctx.tokenizer_path, tokens_folder=ctx.layout.tokens, sources=ctx.pipeline.sources,
                    threads=cfg.tokenizer.threads, batch_docs=cfg.tokenizer.batch_docs,
                    fim=cfg.pack.fim if cfg.assemble.unit == "file" else None)
 

@@ -319,7 +319,7 @@ class IngestReader(Described, PipelineStep):
                             yield from self._repo_docs(source, repo, sink, rank, budget)
                     elif cfg.kind == "stack":
                         yield from self._stack_docs(source, cfg, rank, world_size, sink, budget)
-                    elif cfg.kind in ("jsonl", "parquet"):
+                    elif cfg.kind in ("jsonl", "parquet"):  # other text kinds: curation.text.inputs.TextDocsReader
                         yield from self._text_docs(source, cfg, rank, world_size, sink, budget)
                     # trajectories and SWE inputs are read by their own steps (curation.agent, curation.swe)
 

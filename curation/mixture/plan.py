@@ -7,8 +7,9 @@ Rules, in order:
 - weights are normalized (groups to 1, sources within a group to 1); a sum other than 1 is a warning;
 - a source with no tokens is dropped and its share goes to the other sources of its group (or, if
   the whole group is empty, to the other groups); a missing *required* source makes the plan fail;
-- budget: `total_tokens`, or when null the largest budget that no required source exceeds with its
-  `max_epochs`;
+- budget: `total_tokens`, or when null the largest budget that no required (or present `binding`)
+  source exceeds with its `max_epochs`; the source that sets it is noted `sets budget` (a warning names
+  the sources it leaves below one epoch);
 - no source is ever repeated beyond its `max_epochs`: a target above that is capped, with a warning,
   and the shares of the plan are the shares of the capped targets (what the shards will realize).
 """
@@ -115,7 +116,7 @@ def expand_languages(mixture: MixtureConfig) -> MixtureConfig:
             total = sum(langs.values())
             for lang, w in langs.items():
                 expanded[f"{name}:{lang}"] = SourceShare(weight=src["weight"] * w / total, max_epochs=src["max_epochs"],
-                                                         required=False).model_dump()
+                                                         required=False, binding=src["binding"]).model_dump()
         group["sources"] = expanded
     return MixtureConfig.model_validate(data)
 
@@ -180,7 +181,8 @@ def plan_mixture(mixture: MixtureConfig, available: dict[str, dict[str, int]]) -
     if mixture.total_tokens is not None:
         budget, how = mixture.total_tokens, "total_tokens"
     else:
-        required = [s for s in asked if mixture.groups[group_of[s]].sources[s].required] or list(asked)
+        required = [s for s in asked if mixture.groups[group_of[s]].sources[s].required
+                    or mixture.groups[group_of[s]].sources[s].binding] or list(asked)
         if required:
             # The largest total at which every required source stays within its max_epochs.
             binding = min(required, key=lambda s: limit(s) / asked[s])
@@ -204,6 +206,15 @@ def plan_mixture(mixture: MixtureConfig, available: dict[str, dict[str, int]]) -
                 available_documents=int(available.get(sname, {}).get("documents", 0)), available_tokens=avail,
                 asked_share=share, target_tokens=target, share=0.0, epochs=target / avail if avail else 0.0,
                 capped=capped))
+    if mixture.total_tokens is None and required:
+        # Epoch-limited budget: the binding source caps the total, so the others use part of their tokens.
+        under = [f"{s.source} {s.epochs:.2f}" for s in sources if s.source in required and s.source != binding
+                 and s.available_tokens and s.epochs < 0.995]
+        if under:
+            epochs = mixture.groups[group_of[binding]].sources[binding].max_epochs
+            warnings.append(f"{binding}: epoch-limited (max_epochs {epochs:g} of {tokens_of(binding):,} tokens) and it "
+                            f"sets the budget, so other sources use only part of their tokens (epochs: "
+                            f"{', '.join(under)}); more {binding} tokens would use more of them")
     total = sum(s.target_tokens for s in sources)
     for s in sources:
         s.share = s.target_tokens / total if total else 0.0
@@ -261,8 +272,8 @@ def format_plan(plan: Plan) -> str:
     rows = []
     for s in plan.sources:
         rows.append((s.group, s.source, s.available_documents, s.available_tokens, s.asked_share, s.target_tokens,
-                     s.share, s.epochs, s.max_epochs, "capped" if s.capped else ("" if s.available_tokens else
-                                                                                 "missing")))
+                     s.share, s.epochs, s.max_epochs, "capped" if s.capped else "missing" if not s.available_tokens
+                     else "sets budget" if plan.budget.endswith(f"max_epochs of {s.source!r}") else ""))
     headers = ["group", "source", "docs", "available", "asked", "target", "share", "epochs", "max_epochs", "note"]
     lines = [f"Mixture {plan.mixture} (seed {plan.seed}): {plan.total_tokens:,} tokens ({plan.budget})", "",
              format_table(headers, rows)]

@@ -47,7 +47,7 @@ def read_token_file(path: Path):
 
 def pack_settings(ctx) -> dict:
     cfg = ctx.config
-    return dict(tokens_folder=str(ctx.layout.tokens), sources=sorted(cfg.inputs), token_tasks=cfg.executor.tasks,
+    return dict(tokens_folder=str(ctx.layout.tokens), sources=ctx.pipeline.sources, token_tasks=cfg.executor.tasks,
                 shards_folder=str(ctx.layout.shards), tokenizer_path=ctx.tokenizer_path,
                 tokenizer_name=ctx.tokenizer_name, seq_len=cfg.pack.seq_len, rows_per_shard=cfg.pack.rows_per_shard)
 

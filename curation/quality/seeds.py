@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Iterator
 
 from curation.quality.fasttext_train import LabelledDoc
-
-CHUNK_CHARS = 2000
-MIN_CHUNK_CHARS = 200
+from curation.text.chunks import CHUNK_CHARS, MIN_CHUNK_CHARS, chunks  # noqa: F401  (seeds.chunks is public)
+from curation.text.sources import dictd_number
 
 DOC_SUFFIXES = (".md", ".markdown", ".rst", ".rdoc", ".pod", ".txt", ".adoc")
 DOC_NAMES = re.compile(r"^(?:readme|changes|changelog|history|news|contributing|tutorial|faq|guide)", re.I)
@@ -34,25 +33,6 @@ DEBIAN_PROSE_PACKAGES = ("fortunes", "dict-devil")
 # Cookie files whose subject is computing: they would teach "general" the vocabulary of code.
 FORTUNE_EXCLUDE = frozenset({"computers", "linux", "linuxcookie", "perl", "debian", "knghtbrd", "ascii-art",
                              "translate-me", "zippy"})
-
-
-def chunks(text: str, target: int = CHUNK_CHARS, minimum: int = MIN_CHUNK_CHARS) -> list[str]:
-    """Paragraphs packed greedily into chunks of about `target` characters; short tails dropped."""
-    out, current = [], ""
-    for para in re.split(r"\n\s*\n", text):
-        para = para.strip()
-        if not para:
-            continue
-        if current and len(current) + len(para) > target:
-            out.append(current)
-            current = ""
-        current = f"{current}\n\n{para}" if current else para
-        while len(current) > 2 * target:  # one huge paragraph (a table, a log) is cut hard
-            out.append(current[:target])
-            current = current[target:]
-    if current:
-        out.append(current)
-    return [c for c in out if len(c) >= minimum]
 
 
 def _read_text(path: Path) -> str:
@@ -119,19 +99,8 @@ def general_prose_docs(debian_root: str | Path, label: str = "general") -> Itera
     index = root / "usr/share/dictd/devil.index"
     if index.exists():
         body = gzip.decompress((root / "usr/share/dictd/devil.dict.dz").read_bytes()).decode("utf-8", "replace")
-        entries = [body[_b64(off):_b64(off) + _b64(size)] for _, off, size in
+        entries = [body[dictd_number(off):dictd_number(off) + dictd_number(size)] for _, off, size in
                    (line.split("\t")[:3] for line in index.read_text().splitlines() if line.count("\t") >= 2)
                    if not _.startswith("00-database")]
         for i, chunk in enumerate(chunks("\n\n".join(entries))):
             yield LabelledDoc(chunk, label, f"devil#{i // 10}")
-
-
-_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-
-def _b64(value: str) -> int:
-    """dictd's index numbers: base64 digits, most significant first (not RFC 4648 bytes)."""
-    n = 0
-    for ch in value:
-        n = n * 64 + _B64.index(ch)
-    return n

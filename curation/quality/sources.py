@@ -5,6 +5,11 @@ A SOURCE is one of:
     DIR                                         every text file under it, one document per file
     registry-docs:DIR                           documentation chunks of a code corpus (seeds.py)
     debian-prose[:CACHE]                        Debian prose packages, fetched with apt-get (seeds.py)
+    installed-docs[:COLLECTION,...]             READMEs of the installed distributions, Python's language
+                                                reference, stdlib docstrings (curation/text/sources.py)
+    debian-docs:PACKAGE[,PACKAGE...]            Debian documentation packages (HTML manuals, dictd
+                                                dictionaries), fetched with apt-get download, cached
+All of the last two are cut into chunks of about 2000 characters at paragraph breaks.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ def read_source(spec: str, label: str | None, *, text_key: str = "text", label_k
         cache = spec.split(":", 1)[1] if ":" in spec else default_cache_dir() / "debian-prose"
         yield from seeds.general_prose_docs(seeds.fetch_debian_prose(cache), label=label or "general")
         return
+    if spec == "installed-docs" or spec.startswith(("installed-docs:", "debian-docs:")):
+        yield from _text_source(spec, label)
+        return
     path = Path(spec)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
@@ -43,6 +51,24 @@ def read_source(spec: str, label: str | None, *, text_key: str = "text", label_k
             raise ValueError(f"{path}: row {i} has no {text_key!r} column (--text-key)")
         row_label = str(row[label_key]) if label_key else _need(label, path)
         yield LabelledDoc(str(row[text_key] or ""), row_label, str(row.get("id", f"{path}#{i}")))
+
+
+def _text_source(spec: str, label: str | None) -> Iterator[LabelledDoc]:
+    from curation.quality.langid import default_cache_dir
+    from curation.text.chunks import chunks
+    from curation.text.inputs import iter_items
+
+    kind, _, arg = spec.partition(":")
+    names = [a for a in arg.split(",") if a]
+    if kind == "installed-docs":
+        cfg = {"kind": "installed_docs", "collections": names or None}
+    else:
+        if not names:
+            raise ValueError(f"{spec}: name the packages, e.g. debian-docs:python3.11-doc,dict-foldoc")
+        cfg = {"kind": "debian_docs", "packages": names, "cache": str(default_cache_dir() / "debian-docs")}
+    for item in iter_items(cfg):
+        for chunk in chunks(item.text):
+            yield LabelledDoc(chunk, _need(label, spec), item.group)
 
 
 def _need(label: str | None, where) -> str:

@@ -1,0 +1,201 @@
+"""Real prose that a machine has offline, or that Debian's package client fetches: the readers.
+
+    readmes             the long description (README) of every installed Python distribution
+    python_reference    Python's language reference as `help()` shows it (`pydoc_data.topics`)
+    stdlib_docstrings   the docstrings of the standard library's modules (read with `ast`, nothing
+                        is imported), one document per module
+    html                HTML files through trafilatura (below: why that extractor)
+    dictd               dictionary databases (`*.index` + `*.dict[.dz]`), entries in order
+
+Each reader yields `TextItem`s: an id stable across runs, the text, where it came from, and a
+`group` (the file or module) so a train/test split never puts parts of one file on both sides.
+
+Why trafilatura for HTML: it extracts the main content and drops the navigation, sidebars and
+footers of a page (the boilerplate that the text filters would otherwise have to catch), keeps
+code blocks and tables as text, and it is what FineWeb extracts Common Crawl with, so
+web-scale HTML and documentation pages go through the same extractor. inscriptis renders the
+whole page layout faithfully, menus included, which is the opposite of what a corpus needs.
+Measured here: 3.0 MB of Python 3.11 library pages in 5.0 s (0.6 MB/s of HTML, one core).
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import shutil
+import subprocess
+import sysconfig
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+HTML_SUFFIXES = (".html", ".htm")
+# Standard-library folders whose docstrings are not documentation of the library itself.
+STDLIB_SKIP = frozenset({"test", "tests", "idlelib", "site-packages", "dist-packages", "lib2to3", "turtledemo"})
+
+
+@dataclass(frozen=True)
+class TextItem:
+    id: str
+    text: str
+    path: str  # the file (or topic, or module) it came from
+    group: str  # items of one group stay on one side of a train/test split
+
+
+def installed_readmes(names: list[str] | None = None) -> Iterator[TextItem]:
+    """The README of each installed distribution (its METADATA body or `Description` field)."""
+    from importlib import metadata
+
+    from curation.ingest.sources import normalize_dist_name
+
+    wanted = {normalize_dist_name(n) for n in names} if names else None
+    seen = set()
+    for dist in sorted(metadata.distributions(), key=lambda d: normalize_dist_name(d.metadata.get("Name") or "")):
+        name = normalize_dist_name(dist.metadata.get("Name") or "")
+        if not name or name in seen or (wanted is not None and name not in wanted):
+            continue
+        seen.add(name)
+        text = dist.metadata.get_payload() or dist.metadata.get("Description") or ""
+        if text.strip():
+            yield TextItem(f"readme/{name}", text.strip(), f"{name}/METADATA", f"readme/{name}")
+
+
+def python_reference() -> Iterator[TextItem]:
+    """Python's language reference, one topic per item (what `help('with')` prints)."""
+    from pydoc_data.topics import topics
+
+    for topic in sorted(topics):
+        text = topics[topic].strip()
+        if text:
+            yield TextItem(f"pyref/{topic}", text, f"pydoc_data.topics/{topic}", f"pyref/{topic}")
+
+
+def stdlib_docstrings(root: str | Path | None = None, want: Callable[[str], bool] | None = None) -> Iterator[TextItem]:
+    """The docstrings of each standard-library module, module first, in source order. `want(group)`:
+    parse only the modules a task reads (parsing is what costs)."""
+    root = Path(root or sysconfig.get_paths()["stdlib"])
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if STDLIB_SKIP & set(rel.parts):
+            continue
+        module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+        if want is not None and not want(f"stdlib/{module}"):
+            continue
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (SyntaxError, ValueError):
+            continue  # a few stdlib files are deliberately invalid (bad-syntax fixtures)
+        parts = []
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and doc.strip():
+                    parts.append(doc.strip())
+        if parts:
+            yield TextItem(f"stdlib/{module}", "\n\n".join(parts), rel.as_posix(), f"stdlib/{module}")
+
+
+def html_to_text(html: str) -> str:
+    """The main text of an HTML page (trafilatura: navigation and page chrome removed)."""
+    import trafilatura
+
+    return trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True) or ""
+
+
+def html_files(root: str | Path) -> list[Path]:
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in HTML_SUFFIXES and p.is_file())
+
+
+def read_html(path: Path, root: Path, prefix: str = "html") -> TextItem:
+    """One HTML file as an item; its text may be empty (a page with no main content)."""
+    rel = path.relative_to(root).as_posix() if path != root else path.name
+    html = path.read_bytes().decode("utf-8", errors="replace")
+    return TextItem(f"{prefix}/{rel}", html_to_text(html), rel, f"{prefix}/{rel}")
+
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def dictd_number(value: str) -> int:
+    """dictd's index numbers: base64 digits, most significant first (not RFC 4648 bytes)."""
+    n = 0
+    for ch in value:
+        n = n * 64 + _B64.index(ch)
+    return n
+
+
+def dictd_entries(index: Path) -> Iterator[tuple[str, str]]:
+    """(headword, entry) of a dictd database, in index order; the database's own 00-database
+    entries (its name, URL, info) are left out."""
+    body_path = next((p for p in (index.with_suffix(".dict.dz"), index.with_suffix(".dict")) if p.exists()), None)
+    if body_path is None:
+        raise FileNotFoundError(f"{index}: no {index.stem}.dict(.dz) beside it")
+    raw = body_path.read_bytes()
+    body = gzip.decompress(raw) if body_path.suffix == ".dz" else raw
+    seen = set()
+    for line in index.read_text(encoding="utf-8", errors="replace").splitlines():
+        fields = line.split("\t")
+        if len(fields) < 3 or fields[0].startswith("00-database") or fields[0].startswith("00database"):
+            continue
+        start, size = dictd_number(fields[1]), dictd_number(fields[2])
+        if (start, size) in seen:  # several headwords can point at one entry
+            continue
+        seen.add((start, size))
+        yield fields[0], body[start:start + size].decode("utf-8", errors="replace").strip()
+
+
+def dictd_items(root: str | Path, entries_per_item: int = 10) -> Iterator[TextItem]:
+    """Entries of every dictd database under `root`, `entries_per_item` per item (a single entry
+    is often one line: too short to judge as a document)."""
+    root = Path(root)
+    for index in sorted(root.rglob("*.index")):
+        name = index.stem
+        block, heads = [], []
+        for k, (head, entry) in enumerate(dictd_entries(index)):
+            block.append(entry)
+            heads.append(head)
+            if len(block) == entries_per_item:
+                yield TextItem(f"dictd/{name}/{k // entries_per_item}", "\n\n".join(block), f"{name}:{heads[0]}",
+                               f"dictd/{name}/{k // (entries_per_item * 10)}")
+                block, heads = [], []
+        if block:
+            yield TextItem(f"dictd/{name}/end", "\n\n".join(block), f"{name}:{heads[0]}", f"dictd/{name}/end")
+
+
+def fetch_debian_packages(packages: list[str], cache_dir: str | Path) -> dict[str, Path]:
+    """`apt-get download` the packages into `cache_dir/debs` and unpack each into
+    `cache_dir/pkgs/<package>` (once: a package's folder marks it done). package -> its root.
+    Raises RuntimeError with apt's message when a package cannot be fetched."""
+    cache = Path(cache_dir)
+    debs = cache / "debs"
+    roots = {p: cache / "pkgs" / p for p in packages}
+    missing = [p for p in packages if not list(debs.glob(f"{p}_*.deb"))]
+    if missing:
+        debs.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True, check=False)
+        still = [p for p in missing if not list(debs.glob(f"{p}_*.deb"))]
+        if still:
+            raise RuntimeError(f"apt-get download {' '.join(still)} failed in {debs} (run `apt-get update` first?): "
+                               f"{proc.stderr.strip()[-500:]}")
+    for p, root in roots.items():
+        if not root.exists():
+            tmp = root.with_name(root.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)  # a half-unpacked package from a killed run
+            tmp.mkdir(parents=True)
+            for deb in debs.glob(f"{p}_*.deb"):
+                subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
+            tmp.rename(root)
+    return roots
+
+
+def debian_package_items(packages: list[str], cache_dir: str | Path) -> Iterator[TextItem]:
+    """The HTML pages and dictd databases that the packages install (fetched first)."""
+    for package, root in fetch_debian_packages(packages, cache_dir).items():
+        for path in html_files(root / "usr/share/doc"):
+            yield read_html(path, root, f"deb/{package}")
+        if (root / "usr/share/dictd").exists():
+            for item in dictd_items(root / "usr/share/dictd"):
+                yield TextItem(f"deb/{package}/{item.id}", item.text, item.path, f"deb/{package}/{item.group}")
