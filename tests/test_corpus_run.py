@@ -8,8 +8,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from checks import accounted_ids, check_shards, expected_ids_of_collection
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +36,15 @@ def corpus_inputs(registry_corpus, tmp_path_factory) -> list[Path]:
 
 
 def run_stage1(inputs: list[Path], out: Path, tokenizer: Path):
+    """pipelines/stage1_8k.yaml over the registry corpus, its code input only: what these tests
+    account for is every code file (the text inputs are tested in test_text.py)."""
     paths = "[" + ", ".join(str(p) for p in inputs) + "]"
-    proc = run_cli("run", str(ROOT / "pipelines" / "stage1_8k.yaml"), "--out", str(out),
+    config = yaml.safe_load((ROOT / "pipelines" / "stage1_8k.yaml").read_text())
+    config["inputs"] = {"code": config["inputs"]["code"]}
+    config["filters"] = str(ROOT / "filters" / "code.yaml")
+    config["mixture"] = str(ROOT / "mixtures" / "stage1_8k.yaml")
+    path = write_config(out.parent / "stage1_code.yaml", config)
+    proc = run_cli("run", str(path), "--out", str(out),
                    "--set", f"inputs.code.paths={paths}", "--set", f"tokenizer.name_or_path={tokenizer}",
                    "--tasks", "4", "--workers", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

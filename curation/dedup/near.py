@@ -37,7 +37,6 @@ from curation.dedup.minhash import (
     is_empty_signature,
     merge_raw,
     raw_signature,
-    shingle_hashes,
 )
 from curation.dedup.prose import SHINGLERS
 from curation.io import DATE_TYPE, ParquetSink, task_file, write_table_atomic
