@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench_imports import find_corpus, registry_repositories
 
     from curation.tokenize.fim import FimSentinels
-    from curation.ingest.languages import detect_language, vendored_reason
+    from curation.ingest.filetypes import vendored_reason
+    from curation.ingest.languages import detect_language
     from curation.assemble.repository import FimSettings, RepoFile, assemble_repository
     from curation.repo.graph import read_repository
     from curation.repo.parsing import SUPPORTED_LANGUAGES, parse

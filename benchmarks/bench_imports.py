@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-unresolved", type=int, default=5, help="unresolved references to print per language")
     args = parser.parse_args(argv)
 
-    from curation.ingest.languages import detect_language, vendored_reason
+    from curation.ingest.filetypes import vendored_reason
+    from curation.ingest.languages import detect_language
     from curation.repo.imports import imports_from_tree
     from curation.repo.order import dependency_order
     from curation.repo.parsing import SUPPORTED_LANGUAGES, parse

@@ -257,7 +257,7 @@ def _bench_module():
 @pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_registry_repositories_assemble_in_dependency_order(registry_corpus, tok, seps, family):
-    from curation.ingest.languages import vendored_reason
+    from curation.ingest.filetypes import vendored_reason
     from curation.repo.graph import read_repository
 
     repos = [root for fam, root in _bench_module().registry_repositories(registry_corpus) if fam == family]

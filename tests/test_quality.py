@@ -212,7 +212,7 @@ def debian_prose() -> Path:
 
 @pytest.mark.slow
 def test_code_related_classifier_acceptance(registry_corpus, debian_prose, tmp_path):
-    from curation.quality.cli import main
+    from curation.cli import main
 
     out = tmp_path / "code_text.bin"
     assert main(["train-quality", "--positive", f"registry-docs:{registry_corpus}", "--negative",

@@ -375,7 +375,7 @@ FAMILIES = ("python", "javascript", "go", "rust", "java", "cpp")
 @pytest.mark.parametrize("family", FAMILIES)
 def test_registry_repositories_order_dependencies_first(registry_corpus, family):
     """Every resolved intra-repository import A -> B has B before A unless both are in one cycle."""
-    from curation.ingest.languages import vendored_reason
+    from curation.ingest.filetypes import vendored_reason
 
     bench = _bench_module()
     repos = [root for fam, root in bench.registry_repositories(registry_corpus) if fam == family]
