@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import SHARED
+from conftest import SHARED
 
 BUNDLES = SHARED / "git"
 MAX_TOKENS = 32 * 1024 - 1
