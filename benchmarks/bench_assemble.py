@@ -34,15 +34,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench_imports import find_corpus, registry_repositories
 
-    from curation.tokenize.fim import FimSentinels
+    from curation.assemble.repository import (
+        FimSettings,
+        RepoFile,
+        assemble_repository,
+        resolve_separators,
+    )
+    from curation.config.assemble import FimSentinelPieces, SeparatorPieces
     from curation.ingest.filetypes import vendored_reason
     from curation.ingest.languages import detect_language
-    from curation.assemble.repository import FimSettings, RepoFile, assemble_repository
     from curation.repo.graph import read_repository
     from curation.repo.parsing import SUPPORTED_LANGUAGES, parse
-    from curation.assemble.repository import resolve_separators
-    from curation.config.assemble import FimSentinelPieces, SeparatorPieces
-    from curation.tokenize.fim import resolve_sentinels
+    from curation.tokenize.fim import FimSentinels, resolve_sentinels
     from curation.tokenize.tokenizer import load_tokenizer
 
     src = find_corpus(args.corpus)

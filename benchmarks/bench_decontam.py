@@ -30,8 +30,8 @@ import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from curation.decontam.benchmarks import BenchmarkItem
 from curation.config.decontam import DecontaminateConfig
+from curation.decontam.benchmarks import BenchmarkItem
 from curation.decontam.index import SHIFT, BenchmarkIndex
 from curation.decontam.match import MatchSettings, find_matches
 from curation.decontam.scan import scan

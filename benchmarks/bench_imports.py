@@ -71,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from curation.ingest.filetypes import vendored_reason
     from curation.ingest.languages import detect_language
+    from curation.repo.graph import read_repository
     from curation.repo.imports import imports_from_tree
     from curation.repo.order import dependency_order
     from curation.repo.parsing import SUPPORTED_LANGUAGES, parse
     from curation.repo.resolve import FileImports, RefCounts, resolve_repository
-    from curation.repo.graph import read_repository
 
     src = find_corpus(args.corpus)
     counts: dict[str, RefCounts] = defaultdict(RefCounts)

@@ -29,8 +29,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.dedup.lsh import KeepCandidate, candidate_pairs, near_duplicate_clusters, removals, verified_pairs  # noqa: E402
-from curation.dedup.minhash import band_keys, derive_bands, shingle_hashes, signature, text_signature  # noqa: E402
+from curation.dedup.lsh import (  # noqa: E402
+    KeepCandidate,
+    candidate_pairs,
+    near_duplicate_clusters,
+    removals,
+    verified_pairs,
+)
+from curation.dedup.minhash import (  # noqa: E402
+    band_keys,
+    derive_bands,
+    shingle_hashes,
+    signature,
+    text_signature,
+)
 from curation.dedup.shingles import KEYWORDS  # noqa: E402
 
 CODE_EXTENSIONS = {".py", ".js", ".ts", ".java", ".go", ".rs", ".c", ".h", ".cc", ".cpp", ".rb", ".php", ".pm"}

@@ -194,7 +194,9 @@ def run_task(job: dict, conn) -> None:
     os.environ["TQDM_DISABLE"] = "1"
     try:
         step, docs = build_step(job)
-        from loguru import logger  # datatrove's, set up on import: an INFO line per bucket drowns the report
+        from loguru import (
+            logger,  # datatrove's, set up on import: an INFO line per bucket drowns the report
+        )
 
         logger.remove()
         logger.add(sys.stderr, level="WARNING")
@@ -352,6 +354,7 @@ def print_memory(by_scale: dict[int, dict], states: dict[int, dict], sizes: dict
 
 def main() -> None:
     from curation.config.pipeline import NearDedupConfig
+    from curation.dedup.minhash import bands_rows
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,

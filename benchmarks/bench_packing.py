@@ -82,8 +82,8 @@ def main() -> None:
     ap.add_argument("--tokenizer", default=str(ROOT.parent / "shared" / "tokenizers" / "telechat3"))
     args = ap.parse_args()
 
-    from curation.pack.packer import ConcatPacker
     from curation.pack.bestfit import BestFitPacker
+    from curation.pack.packer import ConcatPacker
     from curation.tokenize import load_tokenizer
 
     src = corpus_src(args.corpus)

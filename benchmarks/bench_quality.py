@@ -68,15 +68,18 @@ def main() -> None:
     for lang, ds in sorted(by_lang.items(), key=lambda kv: -sum(len(d[0]) for d in kv[1]))[:6]:
         throughput(f"  heuristic, {lang}", ds, lambda ds: [score_code(t, la, p) for t, la, p in ds])
 
-    from curation.quality.fasttext_train import predict_proba
-
     import fasttext
+
+    from curation.quality.fasttext_train import predict_proba
 
     with tempfile.TemporaryDirectory() as tmp:
         model_path = args.model
         if model_path is None:
             sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-            from test_quality import _small_labelled  # the same small real data as the tests
+            from test_quality import (
+                _small_labelled,  # the same small real data as the tests
+            )
+
             from curation.quality.fasttext_train import train_classifier
 
             model_path = Path(tmp) / "m.bin"

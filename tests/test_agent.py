@@ -24,12 +24,12 @@ from curation.agent.swe_agent import parse_traj_file
 from curation.agent.synth import SEARCH_MAX_LINES, commit_task, synthesize
 from curation.agent.tokens import TrajectoryTokenizer
 from curation.config.agent import ChatConfig, LossMaskConfig
+from curation.encode.step import TokenizeStep
 from curation.loader import ShardLoader
 from curation.mixture.step import PackStep
 from curation.pack.bestfit import BestFitPacker
 from curation.pack.packer import ConcatPacker
 from curation.tokenize.fim import decode_continuation
-from curation.encode.step import TokenizeStep
 from curation.tokenize.tokenizer import load_tokenizer
 
 TRAJ_DIR = SHARED / "agent" / "swe-agent"

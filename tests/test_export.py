@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import ROOT, run_cli, write_config
-from curation.mixture.shards import read_shard_docs
 from test_mixture_pipeline import prose_records
+
+from curation.mixture.shards import read_shard_docs
 
 SEQ_LEN = 256  # small rows: many of them, documents split across rows, cheap model steps on a CPU
 
@@ -111,7 +111,9 @@ def gpt_config(run: Path, blend, cache: Path | None, **kw):
 
 
 def build(config, samples: int):
-    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
+    from megatron.core.datasets.blended_megatron_dataset_builder import (
+        BlendedMegatronDatasetBuilder,
+    )
     from megatron.core.datasets.gpt_dataset import GPTDataset
 
     return BlendedMegatronDatasetBuilder(GPTDataset, [samples, 0, 0], lambda: True, config).build()[0]
@@ -321,11 +323,11 @@ def test_a_source_with_loss_masks_gets_a_mask_sidecar(megatron_core, telechat3, 
     """Token files that carry a per-token loss mask (conversations) keep it, EOD trained on."""
     import pyarrow as pa
     import yaml
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
 
     from curation.export.megatron import write_source_dataset
     from curation.mixture.plan import Plan, SourcePlan
     from curation.tokenize import load_tokenizer
-    from megatron.core.datasets.indexed_dataset import IndexedDataset
 
     tokenizer = load_tokenizer(str(telechat3))
     texts = [Path(yaml.__file__).with_name(n).read_text() for n in ("composer.py", "resolver.py", "nodes.py")]

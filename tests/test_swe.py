@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import SHARED
 
 BUNDLES = SHARED / "git"
@@ -263,6 +262,7 @@ def test_pre_images_from_hunks():
 def test_docs_round_trip_and_tokenize_step(clones, telechat3, tokenizer, tmp_path):
     """reader -> docs/ (Parquet, the task columns) -> read back -> TokenizeStep: the ids are the
     markers by id between separately encoded sections, and every task fits its context."""
+    from curation.encode.step import TokenizeStep
     from curation.steps import DocSink, DocSource
     from curation.swe.reader import COLUMNS, SweReader
     from curation.swe.render import (
@@ -272,7 +272,6 @@ def test_docs_round_trip_and_tokenize_step(clones, telechat3, tokenizer, tmp_pat
         rewrite_task,
         task_token_ids,
     )
-    from curation.encode.step import TokenizeStep
 
     reader = SweReader({"swe_tasks": {"kind": "git_history", "paths": [str(clones / "sirupsen+logrus")],
                                       "max_commits": 60}},
@@ -328,8 +327,8 @@ def test_line_token_counts_are_exact(clones, tokenizer):
 def test_config_errors_name_the_key(tokenizer):
     from pydantic import ValidationError
 
-    from curation.schema import ConfigError
     from curation.config.swe import GitHistoryInput, SweDatasetInput
+    from curation.schema import ConfigError
     from curation.swe.render import SweMarkerPieces, resolve_markers
 
     with pytest.raises(ValidationError, match="revision"):

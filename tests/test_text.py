@@ -23,12 +23,12 @@ import pytest
 from conftest import run_cli
 from datatrove.data import Document
 
+from curation.config.mixture import MixtureConfig
 from curation.dedup.minhash import estimate_jaccard, signature
 from curation.dedup.prose import SHINGLERS, prose_shingle_hashes, prose_words
 from curation.dedup.shingles import shingle_hashes, token_hash
 from curation.filters.text_rules import check_text, load_text_rules
 from curation.filters.text_step import TextFileFilter
-from curation.config.mixture import MixtureConfig
 from curation.schema import ConfigError, read_yaml, validate
 from curation.text import sources
 from curation.text.inputs import TextDocsReader

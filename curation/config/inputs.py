@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from curation.config.text import DebianDocsInput, HtmlInput, InstalledDocsInput
 from curation.config.agent import TrajectoriesInput
 from curation.config.swe import GitHistoryInput, SweDatasetInput
+from curation.config.text import DebianDocsInput, HtmlInput, InstalledDocsInput
 from curation.schema import StrictModel
 
 
