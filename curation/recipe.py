@@ -11,7 +11,8 @@ derived from its steps (`curation.steps`), never restated here.
     near_components    [near-dup, cluster_tasks > 1] local components of a share of the edges
     near_cluster       [near-dup] components merged, one copy kept per cluster -> dedup/near/removals/
     tokenize           drop duplicates, score, [assemble] -> docs/ -> [chat ids + loss masks] -> tokens/<source>/
-    pack               mixture plan, sample, shuffle, best-fit -> shards/ + index.json
+    scatter            [best_fit] mixture plan + sample (driver), each task's token files into every shuffle bucket -> work/mix/
+    pack               each bucket (concat: token file) packed into its own shards -> shards/; index.json (driver)
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ from curation.encode.step import TokenizeStep
 from curation.filters.step import CodeFileFilter
 from curation.filters.text_step import TextFileFilter
 from curation.ingest.reader import INGEST_TOTALS, IngestReader
-from curation.mixture.step import MixPackStep, PackStep
+from curation.mixture.step import (
+    MixPackStep,
+    MixScatterStep,
+    PackStep,
+    pack_tasks,
+    scatter_tasks,
+)
 from curation.progress import ProgressMeter
 from curation.quality.scorer import QualityScorer
 from curation.quality.select import ScoreThresholdFilter
@@ -121,7 +128,8 @@ def recipe(ctx: StepContext) -> list[Run]:
         Run("near_components", clusters, min(workers, clusters), build(ctx, NearDedupComponents)),
         Run("near_cluster", clusters, min(workers, clusters), build(ctx, NearDedupCluster)),
         Run("tokenize", tasks, workers, curate + [DocSink(out.docs, columns)] + tokenize),
-        Run("pack", 1, 1, build(ctx, MixPackStep, PackStep)),
+        Run("scatter", scatter_tasks(cfg), min(workers, scatter_tasks(cfg)), build(ctx, MixScatterStep)),
+        Run("pack", pack_tasks(cfg), min(workers, pack_tasks(cfg)), build(ctx, MixPackStep, PackStep)),
     ]
     for run in runs:  # last: its generator starts first, so it sees the whole task's memory
         run.steps.append(PeakMemory())

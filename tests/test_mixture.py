@@ -126,12 +126,13 @@ def test_curate_plan_command_writes_plan_json(tmp_path, docs, capsys):
     assert cmd_plan(missing) == 2
 
 
-def mix(tmp: Path, docs, tokenizer, *, seed: int, tasks: int = 2, seq_len: int = 8192) -> tuple[dict, Path]:
+def mix(tmp: Path, docs, tokenizer, *, seed: int, tasks: int = 2, seq_len: int = 8192, buckets: int | None = 3,
+        scatter_tasks: int = 1) -> tuple[dict, Path]:
     tokens = write_tokens(tmp / "tokens", docs, tasks=tasks)
     plan = plan_mixture(mixture(seed), available_tokens(tokens))
     shards = tmp / "shards"
     index = mix_shards(plan, tokens, shards, tokenizer=tokenizer, seq_len=seq_len, rows_per_shard=64,
-                       work_dir=tmp / "work", buckets=3)
+                       work_dir=tmp / "work", buckets=buckets, scatter_tasks=scatter_tasks)
     return index, shards
 
 
@@ -140,7 +141,10 @@ def shard_hashes(shards: Path) -> dict[str, str]:
 
 
 def test_mix_realizes_the_plan(tmp_path, docs, tokenizer):
-    index, shards = mix(tmp_path, docs, tokenizer, seed=1234)
+    # Default buckets: 1.5M tokens make one (a bucket holds >= 1,024 rows): each bucket is packed
+    # alone, and ~60-row buckets would end in more padded rows than the 99% fill leaves room for.
+    index, shards = mix(tmp_path, docs, tokenizer, seed=1234, buckets=None)
+    assert index["sampling"]["buckets"] == 1
     plan = index["plan"]
     total = sum(index["realized"].values())
     for source, share in index["mixture"].items():
@@ -173,8 +177,11 @@ def test_mix_realizes_the_plan(tmp_path, docs, tokenizer):
 
 def test_same_seed_same_bytes_whatever_the_task_count(tmp_path, docs, tokenizer):
     index_a, a = mix(tmp_path / "a", docs, tokenizer, seed=7, tasks=2)
-    index_b, b = mix(tmp_path / "b", docs, tokenizer, seed=7, tasks=3)
+    index_b, b = mix(tmp_path / "b", docs, tokenizer, seed=7, tasks=3, scatter_tasks=3)
     assert shard_hashes(a) == shard_hashes(b) and len(index_a["shards"]) > 1
+    assert sorted({name[:10] for name in shard_hashes(a)}) == ["index.json", "part-00000", "part-00001", "part-00002"]
+    t = index_a["totals"]  # three ~63-row buckets, each closed alone: ~2 padded rows more per bucket
+    assert t["tokens_out"] / (t["rows"] * 8192) > 0.97
     index_c, c = mix(tmp_path / "c", docs, tokenizer, seed=8, tasks=2)
     order = [d for d, _, _ in read_shard_docs(a)]
     order_c = [d for d, _, _ in read_shard_docs(c)]

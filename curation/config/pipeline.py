@@ -102,7 +102,21 @@ class PackConfig(StrictModel):
                     "longer than seq_len split); concat: documents in input order, EOS after each, cut into rows",
     )
     window_rows: int | None = Field(None, ge=1, description="best_fit: rows packed together (default 64)")
-    buckets: int | None = Field(None, ge=1, description="best_fit: shuffle buckets (default from total tokens)")
+    buckets: int | None = Field(
+        None, ge=1, description="best_fit: shuffle buckets. Each bucket is best-fit packed alone, by one task, into "
+                                "its own shards (its last rows close in it), so the count is part of the output. "
+                                "Default from the sampled tokens: enough that a bucket's ids fit in 256 MiB "
+                                "(64M tokens), and up to 16 while each bucket still holds 1,024 rows of seq_len "
+                                "(e.g. 40M tokens at 8K: 4 buckets; 3T tokens: ~45,000)")
+    # Task counts say how the work is split, not what it produces (see NearDedupConfig): excluded from
+    # dumps, added back by `fingerprint`.
+    tasks: int | None = Field(None, ge=1, exclude=True,
+                              description="tasks of the pack run: task r packs the buckets (concat: the token files) "
+                                          "u with u % tasks == r; null: executor.tasks. Shards are the same for any "
+                                          "count; more tasks than buckets leave tasks idle")
+    scatter_tasks: int | None = Field(None, ge=1, exclude=True,
+                                      description="best_fit: tasks of the scatter run, each writing its share of the "
+                                                  "token files into every bucket; null: executor.tasks")
     rows_per_shard: int = Field(512, ge=1)
     fim: FimConfig | None = Field(None, description="fill-in-the-middle; null: none")
 
@@ -187,4 +201,5 @@ class PipelineConfig(StrictModel):
         # The dedup task counts change no output, but a resumed run must not mix two splits of one stage.
         near = self.dedup.near
         data["dedup_tasks"] = [self.dedup.tasks, near.bucket_tasks if near else 1, near.cluster_tasks if near else 1]
+        data["pack_tasks"] = [self.pack.tasks or self.executor.tasks, self.pack.scatter_tasks or self.executor.tasks]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

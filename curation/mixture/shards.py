@@ -1,7 +1,10 @@
 """Write packed rows as Parquet shards plus index.json, and read documents back out of them.
 
 Shards are `part-00000.parquet`, ... in the shards folder (OUT/shards), each written to a
-`.tmp` name and renamed, so a reader never sees half a file. The bytes are deterministic (fixed
+`.tmp` name and renamed, so a reader never sees half a file. A pipeline packs in units (a shuffle
+bucket, a token file), each by one task into its own shards `part-UUUUU-NNNNN.parquet`; the units'
+fragments (shards, realized tokens, totals) are merged into one index.json in unit order
+(`merge_fragments`, `write_index`), so the shards do not depend on how many tasks packed them. The bytes are deterministic (fixed
 zstd level, fixed row-group size, no timestamps in Parquet or index.json): two runs over the same
 input give byte-identical files, and index.json records every file's sha256.
 """
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from curation.tokenize.tokenizer import Tokenizer
 
 SHARD_PATTERN = "part-{:05d}.parquet"
+UNIT_SHARD_PATTERN = "part-{:05d}-{:05d}.parquet"  # unit (bucket or token file), then shard within it
 INDEX_FILE = "index.json"
 ZSTD_LEVEL = 3  # fixed: the level is part of the bytes, and 3 is zstd's own default
 # Row groups are the trainer's unit of reading; ~32 MiB of token data per group whatever seq_len.
@@ -52,7 +56,8 @@ class ShardWriter:
 
     `out_dir` is the shards folder itself. It must not hold shards of an earlier run unless
     `overwrite=True`, which deletes them first: a stale part-00007 would otherwise be picked up
-    by `shards/*.parquet`.
+    by `shards/*.parquet`. With `unit`, the writer names its shards `part-{unit:05d}-NNNNN`, clears
+    only that unit's, and `finish()` returns the unit's fragment instead of writing index.json.
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class ShardWriter:
         tokenizer: Tokenizer,
         extra_index: dict[str, Any],
         overwrite: bool = False,
+        unit: int | None = None,
     ) -> None:
         if seq_len < 2 or rows_per_shard < 1:
             raise ValueError(f"need seq_len >= 2 and rows_per_shard >= 1, got {seq_len}, {rows_per_shard}")
@@ -80,6 +86,7 @@ class ShardWriter:
         self.rows_per_shard = rows_per_shard
         self.tokenizer = tokenizer
         self.extra_index = dict(extra_index)
+        self.unit = unit
         self.row_group_rows = max(1, ROW_GROUP_BYTES // (seq_len * BYTES_PER_TOKEN))
         self._prepare_dir(overwrite)
         self._rows: list[PackedRow] = []
@@ -104,7 +111,10 @@ class ShardWriter:
 
     def _prepare_dir(self, overwrite: bool) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        old = sorted(self.out_dir.glob("part-*.parquet*")) + sorted(self.out_dir.glob(INDEX_FILE + "*"))
+        if self.unit is None:
+            old = sorted(self.out_dir.glob("part-*.parquet*")) + sorted(self.out_dir.glob(INDEX_FILE + "*"))
+        else:
+            old = sorted(self.out_dir.glob(f"part-{self.unit:05d}-*.parquet*"))
         if old and not overwrite:
             raise FileExistsError(
                 f"{self.out_dir}: already holds shards ({old[0].name}, ...); pass overwrite=True to replace them"
@@ -171,7 +181,8 @@ class ShardWriter:
             ],
             schema=parquet_schema(),
         )
-        name = SHARD_PATTERN.format(len(self._shards))
+        k = len(self._shards)
+        name = SHARD_PATTERN.format(k) if self.unit is None else UNIT_SHARD_PATTERN.format(self.unit, k)
         final = self.out_dir / name
         with atomic_path(final) as tmp:
             pq.write_table(table, tmp, compression="zstd", compression_level=ZSTD_LEVEL,
@@ -181,7 +192,7 @@ class ShardWriter:
         self._shards.append({"file": name, "rows": n, "tokens": tokens, "sha256": sha})
 
     def finish(self, *, tokens_in: int | None = None, documents: int | None = None) -> dict[str, Any]:
-        """Flush the tail shard, write index.json, return it.
+        """Flush the tail shard; write index.json and return it (a unit writer: return its fragment).
 
         Pass the packer's `tokens_in` and `documents` so the totals are checked against an
         independent count; without them the writer's own counts stand in.
@@ -197,28 +208,63 @@ class ShardWriter:
         if self._rows:
             self._flush()
         assert sum(s["tokens"] for s in self._shards) == self.tokens_out
-        tok = self.tokenizer
-        extra = dict(self.extra_index)
-        index = {
-            "stage": extra.pop("stage", None),
-            "seq_len": self.seq_len,
-            "tokenizer": {
-                "name": tok.name, "backend": tok.backend, "vocab_size": tok.vocab_size,
-                "eos_id": tok.eos_id, "pad_id": tok.pad_id, "sha256": tok.files_sha256,
-            },
-            "mixture": extra.pop("mixture", {}),
+        fragment = {
+            "tokenizer": tokenizer_info(self.tokenizer),
             "realized": dict(sorted(self._realized.items())),
-            "totals": {
-                "tokens_in": tokens_in, "tokens_out": self.tokens_out, "padding": self.padding,
-                "rows": self.rows, "documents": documents,
-            },
+            "totals": {"tokens_in": tokens_in, "tokens_out": self.tokens_out, "padding": self.padding,
+                       "rows": self.rows, "documents": documents},
             "shards": self._shards,
-            **extra,
         }
-        with atomic_path(self.out_dir / INDEX_FILE) as tmp:
-            tmp.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         self.finished = True
-        return index
+        if self.unit is not None:
+            return fragment
+        return write_index(self.out_dir, seq_len=self.seq_len, fragments=[fragment], extra_index=self.extra_index)
+
+
+def tokenizer_info(tok: Tokenizer) -> dict[str, Any]:
+    return {"name": tok.name, "backend": tok.backend, "vocab_size": tok.vocab_size, "eos_id": tok.eos_id,
+            "pad_id": tok.pad_id, "sha256": tok.files_sha256}
+
+
+def merge_fragments(fragments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fragments of every unit, in unit order, as one: shards concatenated, counts summed."""
+    if not fragments:
+        raise ValueError("no packed unit to index")
+    tokenizers = {json.dumps(f["tokenizer"], sort_keys=True) for f in fragments}
+    if len(tokenizers) != 1:
+        raise ValueError(f"units were packed with different tokenizers: {sorted(tokenizers)}")
+    realized: dict[str, int] = {}
+    totals = dict.fromkeys(fragments[0]["totals"], 0)
+    for f in fragments:
+        for source, n in f["realized"].items():
+            realized[source] = realized.get(source, 0) + n
+        for key, n in f["totals"].items():
+            totals[key] += n
+    return {"tokenizer": fragments[0]["tokenizer"], "realized": dict(sorted(realized.items())), "totals": totals,
+            "shards": [s for f in fragments for s in f["shards"]]}
+
+
+def write_index(out_dir: Path, *, seq_len: int, fragments: list[dict[str, Any]],
+                extra_index: dict[str, Any]) -> dict[str, Any]:
+    """index.json over the shards of `fragments` (in that order), written atomically; returns it."""
+    clash = sorted(set(COMPUTED_KEYS) & set(extra_index))
+    if clash:
+        raise ValueError(f"extra_index may not set {clash}: the writer computes them")
+    merged = merge_fragments(fragments)
+    extra = dict(extra_index)
+    index = {
+        "stage": extra.pop("stage", None),
+        "seq_len": seq_len,
+        "tokenizer": merged["tokenizer"],
+        "mixture": extra.pop("mixture", {}),
+        "realized": merged["realized"],
+        "totals": merged["totals"],
+        "shards": merged["shards"],
+        **extra,
+    }
+    with atomic_path(Path(out_dir) / INDEX_FILE) as tmp:
+        tmp.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return index
 
 
 def read_shard_docs(shards_dir: Path) -> Iterator[tuple[str, str, list[int]]]:
