@@ -103,7 +103,7 @@ def run_and_status(pipeline, executor: str, local_run) -> dict:
 def test_slurm_gives_the_local_shards(slurm, pipeline, local_run):
     data = run_and_status(pipeline, "slurm", local_run)
     assert data["complete"]
-    assert [s["name"] for s in data["stages"]] == ["ingest", "dedup", "near_buckets", "near_cluster", "tokenize", "pack"]
+    assert [s["name"] for s in data["stages"]] == ["ingest", "dedup", "near_buckets", "near_cluster", "tokenize", "scatter", "pack"]
     assert all(s["kind"] == "slurm" and s["job_id"] and s["state"] == "done" for s in data["stages"])
 
 

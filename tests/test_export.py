@@ -244,11 +244,11 @@ def copy_run(run: Path, dest: Path) -> Path:
 
 
 def rewrite_shard(out: Path, change) -> None:
-    """Apply `change(table) -> table` to part-00000 and record the new hash, as a tool that
+    """Apply `change(table) -> table` to the first shard and record the new hash, as a tool that
     rewrote the shard would: only the contract check can catch it."""
     import pyarrow as pa
 
-    path = out / "shards" / "part-00000.parquet"
+    path = out / "shards" / "part-00000-00000.parquet"
     table = pq.read_table(path)
     rows = table.to_pylist()
     change(rows)
@@ -279,7 +279,7 @@ def test_a_broken_contract_is_refused_with_file_and_row(fmt, tmp_path, request):
     request.getfixturevalue("megatron_core" if fmt == "megatron" else "mindspore")
     run = request.getfixturevalue("run")
     cases = {
-        "edited": (lambda out: (out / "shards" / "part-00000.parquet").open("r+b").write(b"XXXX"), "sha256"),
+        "edited": (lambda out: (out / "shards" / "part-00000-00000.parquet").open("r+b").write(b"XXXX"), "sha256"),
         "eos": (lambda out: rewrite_shard(out, break_eos), "does not end with EOS"),
         "mask": (lambda out: rewrite_shard(out, short_mask), "row 3: loss_mask has 255 tokens"),
     }
@@ -288,7 +288,7 @@ def test_a_broken_contract_is_refused_with_file_and_row(fmt, tmp_path, request):
         out = copy_run(run, tmp_path / name)
         damage(out)
         proc = export_cli(out, fmt, tmp_path / f"{name}-export")
-        assert proc.returncode == 1 and message in proc.stderr and "part-00000.parquet" in proc.stderr, proc.stderr
+        assert proc.returncode == 1 and message in proc.stderr and "part-00000-00000.parquet" in proc.stderr, proc.stderr
         assert not list((tmp_path / f"{name}-export").rglob("*.tmp")), "a refused export leaves no temp files"
 
 
