@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -224,6 +225,13 @@ class ShardWriter:
 def tokenizer_info(tok: Tokenizer) -> dict[str, Any]:
     return {"name": tok.name, "backend": tok.backend, "vocab_size": tok.vocab_size, "eos_id": tok.eos_id,
             "pad_id": tok.pad_id, "sha256": tok.files_sha256}
+
+
+def packing_tokenizer(info: dict[str, Any]) -> SimpleNamespace:
+    """What packing and index.json need of a tokenizer (ids, name, hashes), from `tokenizer_info`:
+    a pack task need not load the tokenizer itself."""
+    return SimpleNamespace(name=info["name"], backend=info["backend"], vocab_size=info["vocab_size"],
+                           eos_id=info["eos_id"], pad_id=info["pad_id"], files_sha256=info["sha256"])
 
 
 def merge_fragments(fragments: list[dict[str, Any]]) -> dict[str, Any]:

@@ -35,10 +35,18 @@ from curation.mixture.mix import (
 )
 from curation.mixture.plan import available_tokens, format_plan, plan_mixture
 from curation.mixture.sample import bucket_part
-from curation.mixture.shards import INDEX_FILE, ShardWriter, write_index
+from curation.mixture.shards import (
+    INDEX_FILE,
+    ShardWriter,
+    packing_tokenizer,
+    tokenizer_info,
+    write_index,
+)
 from curation.pack.packer import ConcatPacker
 from curation.steps import Described, expect_task_files
 from curation.tokenize.tokenizer import load_tokenizer
+
+TOKENIZER_FILE = "tokenizer.json"  # in work/pack: what the pack tasks need of the tokenizer
 
 
 def index_extra(ctx) -> dict:
@@ -109,16 +117,23 @@ class UnitPackStep(Described, PipelineStep):
     def fragment_file(self, rank: int) -> Path:
         return Path(self.fragments_folder) / f"{rank:05d}.json"
 
+    def tokenizer_file(self) -> Path:
+        return Path(self.fragments_folder) / TOKENIZER_FILE
+
     def prepare(self) -> None:
         # Some pack task runs again: until finish() merges every fragment, no index.json names shards
         # that a task may be rewriting (with the same bytes, but not atomically as a set).
         (Path(self.shards_folder) / INDEX_FILE).unlink(missing_ok=True)
+        # Packing needs the tokenizer's ids and hashes, not the tokenizer: loaded once here (it imports
+        # transformers, ~3 CPU-s), not in every task.
+        tokenizer = load_tokenizer(self.tokenizer_path)
+        tokenizer.name = self.tokenizer_name  # what the user asked for, not the folder it resolved to
+        write_json_atomic(self.tokenizer_file(), tokenizer_info(tokenizer))
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if world_size != self.tasks:
             raise ValueError(f"the pack run has {self.tasks} tasks (pack.tasks), not {world_size}")
-        tokenizer = load_tokenizer(self.tokenizer_path)
-        tokenizer.name = self.tokenizer_name  # what the user asked for, not the folder it resolved to
+        tokenizer = packing_tokenizer(json.loads(self.tokenizer_file().read_text()))
         self.fragment_file(rank).unlink(missing_ok=True)
         fragments = {}
         for unit in range(rank, self.units(), world_size):
