@@ -235,9 +235,11 @@ def tokenize(docs, tokenizer_dir: Path, tokens: Path, sources: list[str], chat: 
 def tokenize_and_pack(docs, tokenizer_dir: Path, out: Path, src: str, seq_len: int):
     tokenize(docs, tokenizer_dir, out / "tokens", [src])
     step = PackStep(tokens_folder=str(out / "tokens"), sources=[src], token_tasks=1, shards_folder=str(out / "shards"),
-                    tokenizer_path=str(tokenizer_dir), tokenizer_name="telechat3", seq_len=seq_len, rows_per_shard=8,
-                    index_extra={})
+                    fragments_folder=str(out / "work" / "pack"), tokenizer_path=str(tokenizer_dir),
+                    tokenizer_name="telechat3", seq_len=seq_len, rows_per_shard=8, tasks=1, index_extra={})
+    step.prepare()  # driver, task, driver: as a pipeline run
     list(step.run(None, rank=0, world_size=1))
+    step.finish(1)
     return out / "shards"
 
 
