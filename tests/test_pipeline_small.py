@@ -176,3 +176,15 @@ def test_status_shows_progress_and_the_printer_writes_plain_lines(small_run, mon
         time.sleep(0.3)
     lines = stream.getvalue().splitlines()
     assert lines and lines[0].startswith("[tokenize] ") and "MB/s" in lines[0] and "\r" not in stream.getvalue()
+
+
+def test_forkserver_preload_names_importable_modules():
+    """multiprocess ignores a preload module that fails to import: a typo would silently bring back
+    the per-task imports. The preload must also hold every step of the recipe."""
+    import importlib
+
+    from curation import recipe
+    from curation.executors import FORKSERVER_PRELOAD
+
+    modules = [importlib.import_module(name) for name in FORKSERVER_PRELOAD]
+    assert recipe in modules

@@ -268,3 +268,24 @@ def test_python_syntax_check_matches_ast_parse_on_real_code():
     assert results == [reference(t) for t in texts]
     assert sum(r[0] for r in results) >= 5  # broken files were exercised
     assert syntax_check("nonlocal x\n", "python") == (False, 0.0)  # symtable rejects, ast.parse accepts
+
+
+def test_comment_line_indexes_without_texts_are_those_with_texts():
+    """The score asks `_comment_lines` for indexes only: the same lines, on real code of languages
+    with line comments, block comments, docstrings, and none."""
+    import sysconfig
+
+    import rich
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    cases = [(p.read_text(encoding="utf-8", errors="replace"), "python") for p in sorted(root.glob("*.py"))[:60]]
+    js = sorted(Path(rich.__file__).parents[1].rglob("*.js"))[:20]
+    cases += [(p.read_text(encoding="utf-8", errors="replace"), "javascript") for p in js]
+    cases += [(text, lang) for text, _ in cases[:10] for lang in ("c", "ruby", "sql", "gettext", None)]
+    seen = 0
+    for text, lang in cases:
+        lines = text.splitlines()
+        comments, with_texts = heuristics._comment_lines(lines, lang)
+        assert heuristics._comment_lines(lines, lang, texts=False) == ([], with_texts)
+        seen += len(with_texts)
+    assert seen > 1000
