@@ -60,6 +60,17 @@ def _run_rank(executor: "TaskProcessExecutor", rank: int) -> None:
 FORKSERVER_PRELOAD = ["curation.recipe"]
 
 
+def heaviest_first(ranks: list[int], steps: list) -> list[int]:
+    """Ranks in the order to start them: by the summed `task_weight(rank)` of the steps that know
+    their task's work, heaviest first, ties by rank (longest-processing-time first: with fewer
+    workers than tasks, the last task to start should be a short one). Outputs do not depend on
+    the order: every task writes its own files."""
+    weighers = [step.task_weight for step in steps if hasattr(step, "task_weight")]
+    if not weighers:
+        return ranks
+    return sorted(ranks, key=lambda rank: (-sum(weigh(rank) for weigh in weighers), rank))
+
+
 class TaskProcessExecutor(LocalPipelineExecutor):
     """One process per task, at most `workers` at once; `failed` holds the ranks whose process
     exited abnormally, with their exit codes."""
@@ -76,7 +87,7 @@ class TaskProcessExecutor(LocalPipelineExecutor):
 
         self._launched = True
         self.failed: dict[int, int] = {}
-        todo = list(self.get_incomplete_ranks())
+        todo = heaviest_first(list(self.get_incomplete_ranks()), self.pipeline)
         if not todo:
             return PipelineStats()
         self.save_executor_as_json()

@@ -188,3 +188,15 @@ def test_forkserver_preload_names_importable_modules():
 
     modules = [importlib.import_module(name) for name in FORKSERVER_PRELOAD]
     assert recipe in modules
+
+
+def test_tasks_start_heaviest_first(tmp_path):
+    """The local executor starts the task with the largest input file first; steps that do not
+    know their task's work leave the rank order alone."""
+    from curation.executors import heaviest_first
+    from curation.steps import DocSink, DocSource
+
+    for rank, size in ((0, 10), (1, 300), (2, 20), (3, 300)):
+        (tmp_path / f"{rank:05d}.parquet").write_bytes(b"x" * size)
+    assert heaviest_first([0, 1, 2, 3], [DocSource(tmp_path)]) == [1, 3, 2, 0]
+    assert heaviest_first([0, 1, 2, 3], [DocSink(tmp_path)]) == [0, 1, 2, 3]
