@@ -80,12 +80,13 @@ def build_input(corpus: Path, scale: int, work: Path) -> list[str]:
 
 def input_texts(paths: list[str]):
     """(texts, bytes read) batches of the files ingest reads, as `IngestReader._classify` decodes them."""
-    from curation.config import load_pipeline
-    from curation.ingest.languages import binary_extension_reason, is_probably_binary
+    from curation.config.inputs import RepoInput
+    from curation.ingest.filetypes import binary_extension_reason, is_probably_binary
     from curation.ingest.reader import discover_source
+    from curation.load import read_pipeline_config
 
-    ingest = load_pipeline(PIPELINE).ingest.model_dump()  # the limits the pipeline reads with
-    cfg = {"kind": "repos", "paths": paths, "rev": "HEAD", "layout": "collection"}
+    ingest = read_pipeline_config(PIPELINE).ingest  # the limits the pipeline reads with
+    cfg = RepoInput(kind="repos", paths=paths, rev="HEAD", layout="collection")
     batch, size, read = [], 0, 0
     repos, _ = discover_source(cfg, ingest)
     for repo in repos:

@@ -54,6 +54,23 @@ def _run_rank(executor: "TaskProcessExecutor", rank: int) -> None:
     executor._run_for_rank(rank, CONSOLE_LOCAL_RANK)
 
 
+# Imported once by the forkserver that every task process is forked from: the modules of every
+# step of every stage, so a task starts with them loaded instead of importing them again (~0.7 s
+# of CPU per task process measured on 2 cores: 8 task processes in a stage-1 run).
+FORKSERVER_PRELOAD = ["curation.recipe"]
+
+
+def heaviest_first(ranks: list[int], steps: list) -> list[int]:
+    """Ranks in the order to start them: by the summed `task_weight(rank)` of the steps that know
+    their task's work, heaviest first, ties by rank (longest-processing-time first: with fewer
+    workers than tasks, the last task to start should be a short one). Outputs do not depend on
+    the order: every task writes its own files."""
+    weighers = [step.task_weight for step in steps if hasattr(step, "task_weight")]
+    if not weighers:
+        return ranks
+    return sorted(ranks, key=lambda rank: (-sum(weigh(rank) for weigh in weighers), rank))
+
+
 class TaskProcessExecutor(LocalPipelineExecutor):
     """One process per task, at most `workers` at once; `failed` holds the ranks whose process
     exited abnormally, with their exit codes."""
@@ -70,7 +87,7 @@ class TaskProcessExecutor(LocalPipelineExecutor):
 
         self._launched = True
         self.failed: dict[int, int] = {}
-        todo = list(self.get_incomplete_ranks())
+        todo = heaviest_first(list(self.get_incomplete_ranks()), self.pipeline)
         if not todo:
             return PipelineStats()
         self.save_executor_as_json()
@@ -88,6 +105,10 @@ class TaskProcessExecutor(LocalPipelineExecutor):
             self.pipeline = pipeline
             return self._merge_stats()
         ctx = multiprocess.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            # Takes effect when the forkserver starts (the first task of the run); an import error
+            # there is ignored by multiprocess and the task imports what it needs as before.
+            ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
         running, started, total, finished = {}, {}, len(todo), 0
         while todo or running:
             while todo and len(running) < self.workers:

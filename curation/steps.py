@@ -165,6 +165,12 @@ class DocSource(Described, PipelineStep):
         super().__init__()
         self.folder = str(folder)
 
+    def task_weight(self, rank: int) -> int:
+        """How much work task `rank` has: the bytes of its input file (the executor starts the
+        heaviest tasks first, so a large task does not start last and run alone)."""
+        path = task_file(self.folder, rank)
+        return path.stat().st_size if path.exists() else 0
+
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data

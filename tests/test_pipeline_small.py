@@ -176,3 +176,27 @@ def test_status_shows_progress_and_the_printer_writes_plain_lines(small_run, mon
         time.sleep(0.3)
     lines = stream.getvalue().splitlines()
     assert lines and lines[0].startswith("[tokenize] ") and "MB/s" in lines[0] and "\r" not in stream.getvalue()
+
+
+def test_forkserver_preload_names_importable_modules():
+    """multiprocess ignores a preload module that fails to import: a typo would silently bring back
+    the per-task imports. The preload must also hold every step of the recipe."""
+    import importlib
+
+    from curation import recipe
+    from curation.executors import FORKSERVER_PRELOAD
+
+    modules = [importlib.import_module(name) for name in FORKSERVER_PRELOAD]
+    assert recipe in modules
+
+
+def test_tasks_start_heaviest_first(tmp_path):
+    """The local executor starts the task with the largest input file first; steps that do not
+    know their task's work leave the rank order alone."""
+    from curation.executors import heaviest_first
+    from curation.steps import DocSink, DocSource
+
+    for rank, size in ((0, 10), (1, 300), (2, 20), (3, 300)):
+        (tmp_path / f"{rank:05d}.parquet").write_bytes(b"x" * size)
+    assert heaviest_first([0, 1, 2, 3], [DocSource(tmp_path)]) == [1, 3, 2, 0]
+    assert heaviest_first([0, 1, 2, 3], [DocSink(tmp_path)]) == [0, 1, 2, 3]

@@ -241,3 +241,51 @@ def test_language_id_with_lid176(tmp_path):
             Document(text=code, id="c", metadata={"kind": "code", "lang": "python"})]
     out = list(QualityScorer(heuristic=False, langid=True, langid_comments=True, lid_model=str(model)).run(iter(docs)))
     assert out[0].metadata["nl_lang"] == "en" and out[1].metadata["comment_lang"] == "fr"
+
+
+def test_python_syntax_check_matches_ast_parse_on_real_code():
+    """symtable first, ast.parse on failure: the result is ast.parse's, on real files, on broken
+    ones, and on code that parses but that symtable rejects (a scoping error)."""
+    import ast
+    import sysconfig
+
+    from curation.quality.heuristics import syntax_check
+
+    def reference(text):
+        try:
+            ast.parse(text)
+            return False, 0.0
+        except (SyntaxError, ValueError) as err:
+            line = getattr(err, "lineno", None) or 1
+            n = max(text.count("\n") + 1, 1)
+            return True, (n - line + 1) / n
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(root.glob("*.py"))[:150]]
+    texts += [t[: len(t) // 2] for t in texts[:40]]  # cut mid-file: many do not parse
+    texts += ["nonlocal x\n", "def f(a, a):\n    pass\n", "x = 1\0\n", "return 1\n", "def f(:\n"]
+    results = [syntax_check(t, "python") for t in texts]
+    assert results == [reference(t) for t in texts]
+    assert sum(r[0] for r in results) >= 5  # broken files were exercised
+    assert syntax_check("nonlocal x\n", "python") == (False, 0.0)  # symtable rejects, ast.parse accepts
+
+
+def test_comment_line_indexes_without_texts_are_those_with_texts():
+    """The score asks `_comment_lines` for indexes only: the same lines, on real code of languages
+    with line comments, block comments, docstrings, and none."""
+    import sysconfig
+
+    import rich
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    cases = [(p.read_text(encoding="utf-8", errors="replace"), "python") for p in sorted(root.glob("*.py"))[:60]]
+    js = sorted(Path(rich.__file__).parents[1].rglob("*.js"))[:20]
+    cases += [(p.read_text(encoding="utf-8", errors="replace"), "javascript") for p in js]
+    cases += [(text, lang) for text, _ in cases[:10] for lang in ("c", "ruby", "sql", "gettext", None)]
+    seen = 0
+    for text, lang in cases:
+        lines = text.splitlines()
+        comments, with_texts = heuristics._comment_lines(lines, lang)
+        assert heuristics._comment_lines(lines, lang, texts=False) == ([], with_texts)
+        seen += len(with_texts)
+    assert seen > 1000

@@ -455,3 +455,21 @@ def test_stage1_ships_text_inputs_and_scarce_text_keeps_seventy_thirty():
     # Without text inputs the mixture is what it was: all code, the text sources reported missing.
     code_only = plan_mixture(mixture, {"code": scarce["code"]})
     assert code_only.ok and code_only.source("code").share == 1.0
+
+
+def test_stdlib_docstrings_walk_finds_ast_walks_definitions_in_its_order():
+    """The reader skips expressions when it looks for definitions: on the real standard library it
+    must find exactly the nodes `ast.walk` finds, in the same order."""
+    import ast
+    import sysconfig
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(root.glob("*.py"))[:80] + [root / "json" / "decoder.py", root / "asyncio" / "base_events.py"]
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    found = 0
+    for path in files:
+        tree = ast.parse(path.read_bytes())
+        want = [node for node in ast.walk(tree) if isinstance(node, kinds)]
+        assert list(sources._documented_nodes(tree)) == want, path
+        found += len(want)
+    assert found > 1000

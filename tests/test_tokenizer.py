@@ -255,3 +255,26 @@ def test_fallback_training_is_deterministic(tmp_path, fallback_corpus):
     assert a == b and first.files_sha256 == second.files_sha256
     # A second call reuses the cached files and does not need the corpus.
     assert load_fallback_tokenizer(tmp_path / "a", []).files_sha256 == first.files_sha256
+
+
+def test_special_tokens_from_config_agree_with_auto_tokenizer(tmp_path):
+    """The fast path (tokenizer_config.json read directly, no fast-tokenizer conversion) gives the
+    ids AutoTokenizer gives; a folder with a file that could override the config takes the slow path."""
+    from transformers import AutoTokenizer
+
+    from curation.tokenize.tokenizer import _plain_spm_config
+
+    folder = telechat3_folder()
+    meta = _plain_spm_config(folder)
+    assert meta is not None, "TeleChat3's folder should take the fast path"
+    hf = AutoTokenizer.from_pretrained(str(folder))
+    assert (meta.bos_token, meta.eos_token, meta.pad_token) == (hf.bos_token, hf.eos_token, hf.pad_token)
+    fast = load_tokenizer(str(folder))
+    assert (fast.eos_id, fast.pad_id, fast.bos_id) == (2, 3, 1)
+
+    copy = tmp_path / "telechat3"
+    shutil.copytree(folder, copy)
+    (copy / "special_tokens_map.json").write_text('{"eos_token": "<_sep>"}')
+    assert _plain_spm_config(copy) is None
+    slow = load_tokenizer(str(copy))  # AutoTokenizer reads the override
+    assert slow.eos_id == 8

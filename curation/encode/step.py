@@ -18,7 +18,7 @@ from curation.swe.render import (
     resolve_markers,
     task_token_ids_checked,
 )
-from curation.tokenize.fim import apply_fim, fim_rng, resolve_sentinels
+from curation.tokenize.fim import encode_fim_batch, fim_rng, plan_fim, resolve_sentinels
 from curation.tokenize.tokenizer import load_tokenizer
 
 
@@ -73,9 +73,18 @@ class TokenizeStep(Described, PipelineStep):
                 if stray := next((d for d in plain if d.metadata.get("messages")), None):
                     raise ValueError(f"trajectory {stray.id} reached the tokenize step without its ids: the chat "
                                      "step (curation.agent.tokens.TrajectoryTokenizer) must run before it")
+                # FIM is decided first, so a file that gets FIM is encoded once, as its three
+                # pieces, and never also whole; both kinds are encoded in batched calls.
+                plans = {id(d): self._fim_plan(d, fim) for d in plain} if fim else {}
                 with self.track_time("batch"):
-                    encoded = dict(zip((id(d) for d in plain),
-                                       tokenizer.encode_batch([d.text for d in plain], num_threads=self.threads)))
+                    whole = [d for d in plain if plans.get(id(d)) is None]
+                    encoded = dict(zip((id(d) for d in whole),
+                                       tokenizer.encode_batch([d.text for d in whole], num_threads=self.threads)))
+                    cut = [d for d in plain if plans.get(id(d)) is not None]
+                    if cut:
+                        results = encode_fim_batch([d.text for d in cut], [plans[id(d)] for d in cut], tokenizer,
+                                                   fim[1], num_threads=self.threads)
+                        encoded.update(zip((id(d) for d in cut), results))
                 for doc in batch:
                     cuts = doc.metadata.pop("token_cuts", None)
                     mask = doc.metadata.pop("loss_mask", None)  # None: a plain document, all ones
@@ -84,8 +93,12 @@ class TokenizeStep(Described, PipelineStep):
                     elif is_swe_task(doc):
                         with self.track_time("swe_tasks"):
                             ids, tag = self._swe_ids(doc, tokenizer), ""
+                    elif plans.get(id(doc)) is not None:
+                        result = encoded[id(doc)]
+                        ids, tag = result.ids, result.tag
+                        self.stat_update(f"fim_{tag}")
                     else:
-                        ids, tag = self._maybe_fim(doc, encoded[id(doc)], tokenizer, fim)
+                        ids, tag = encoded[id(doc)], ""
                     source = doc.metadata["source"]
                     sinks[source].write(
                         {"id": doc.id, "source": source, "n_tokens": len(ids), "lang": doc.metadata.get("lang"),
@@ -115,12 +128,10 @@ class TokenizeStep(Described, PipelineStep):
             return None
         return self.fim, resolve_sentinels(tokenizer, self.fim.sentinels, "pack.fim.sentinels")
 
-    def _maybe_fim(self, doc, ids, tokenizer, fim) -> tuple[list[int], str]:
-        if fim is None or doc.metadata.get("kind") != "code":
-            return ids, ""
-        cfg, sentinels = fim
-        result = apply_fim(doc.text, tokenizer, fim_rng(cfg.seed, doc.id), rate=cfg.rate, spm_rate=cfg.spm_rate,
-                           sentinels=sentinels, mode=cfg.mode, lang=doc.metadata.get("lang"), plain_ids=ids)
-        if result.tag:
-            self.stat_update(f"fim_{result.tag}")
-        return result.ids, result.tag
+    def _fim_plan(self, doc, fim):
+        """The FIM cut of a file-level code document, or None (no FIM: encoded whole)."""
+        if doc.metadata.get("kind") != "code":
+            return None
+        cfg = fim[0]
+        return plan_fim(doc.text, fim_rng(cfg.seed, doc.id), rate=cfg.rate, spm_rate=cfg.spm_rate, mode=cfg.mode,
+                        lang=doc.metadata.get("lang"))

@@ -25,6 +25,7 @@ import gzip
 import shutil
 import subprocess
 import sysconfig
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,13 +87,29 @@ def stdlib_docstrings(root: str | Path | None = None, want: Callable[[str], bool
         except (SyntaxError, ValueError):
             continue  # a few stdlib files are deliberately invalid (bad-syntax fixtures)
         parts = []
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                doc = ast.get_docstring(node)
-                if doc and doc.strip():
-                    parts.append(doc.strip())
+        for node in _documented_nodes(tree):
+            doc = ast.get_docstring(node)
+            if doc and doc.strip():
+                parts.append(doc.strip())
         if parts:
             yield TextItem(f"stdlib/{module}", "\n\n".join(parts), rel.as_posix(), f"stdlib/{module}")
+
+
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _documented_nodes(tree: ast.Module) -> Iterator[ast.AST]:
+    """The module, class and function nodes of a tree in `ast.walk`'s order (breadth first), without
+    descending into expressions: a definition is a statement and never sits inside an expression,
+    and expressions are most of a tree's nodes (walking them was half the reader's time). Skipping
+    subtrees that hold no definition keeps every definition's depth and its order within a depth,
+    so the docstrings come out in exactly `ast.walk`'s order."""
+    todo = deque([tree])
+    while todo:
+        node = todo.popleft()
+        if isinstance(node, _DOCUMENTED):
+            yield node
+        todo.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, ast.expr))
 
 
 def html_to_text(html: str) -> str:

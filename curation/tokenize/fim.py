@@ -78,7 +78,7 @@ def fim_rng(seed: int, doc_id: str) -> random.Random:
     return random.Random(int.from_bytes(digest, "little"))
 
 
-def encode_continuation(tokenizer: "Tokenizer", texts: list[str]) -> list[list[int]]:
+def encode_continuation(tokenizer: "Tokenizer", texts: list[str], num_threads: int = 1) -> list[list[int]]:
     """Ids of texts that continue a document: no dummy-prefix "▁" in front.
 
     SentencePiece has no switch for the dummy prefix at encode time; "\n" is a user-defined
@@ -86,10 +86,10 @@ def encode_continuation(tokenizer: "Tokenizer", texts: list[str]) -> list[list[i
     "\n" leaves text encoded as it would be mid-document. Byte-level tokenizers add nothing.
     """
     if tokenizer.backend != "sentencepiece":
-        return tokenizer.encode_batch(texts)
+        return tokenizer.encode_batch(texts, num_threads=num_threads)
     lead = tokenizer.encode_batch(["\n"])[0]
     out = []
-    for text, ids in zip(texts, tokenizer.encode_batch(["\n" + t for t in texts])):
+    for text, ids in zip(texts, tokenizer.encode_batch(["\n" + t for t in texts], num_threads=num_threads)):
         if ids[:len(lead)] != lead:
             raise ValueError(f"tokenizer {tokenizer.name}: '\\n' is not a piece of its own here "
                              f"(encoding {text[:40]!r}); continuation encoding needs it")
@@ -105,19 +105,24 @@ def decode_continuation(tokenizer: "Tokenizer", ids: list[int]) -> str:
     return tokenizer.decode(lead + list(ids))[1:]
 
 
-def apply_fim(text: str, tokenizer: "Tokenizer", rng: random.Random, *, rate: float, spm_rate: float,
-              sentinels: FimSentinels, mode: str = "char", lang: str | None = None,
-              plain_ids: list[int] | None = None) -> FimResult:
-    """FIM one file's text with probability `rate` (SPM with probability `spm_rate` given FIM).
+@dataclass(frozen=True)
+class FimPlan:
+    """Where one file is cut, decided before anything is tokenized."""
 
-    plain_ids: encode(text) if already known (returned unchanged when no FIM is applied).
-    The rng is always advanced the same way for a given text, mode and outcome.
-    """
+    spm: bool
+    kind: str  # "char" or the syntax kind
+    a: int     # character offsets of the middle
+    b: int
+
+
+def plan_fim(text: str, rng: random.Random, *, rate: float, spm_rate: float, mode: str = "char",
+             lang: str | None = None) -> FimPlan | None:
+    """The FIM decision for one file, or None for no FIM. Consumes `rng` exactly as `apply_fim`
+    always has, so a file's outcome is the same whether it is encoded alone or in a batch."""
     if mode not in MODES:
         raise ValueError(f"unknown FIM mode {mode!r}; expected one of {', '.join(MODES)}")
     if rng.random() >= rate or not text:
-        ids = plain_ids if plain_ids is not None else tokenizer.encode_batch([text])[0]
-        return FimResult(list(ids))
+        return None
     spm = rng.random() < spm_rate
     span = None
     if mode == "syntax":
@@ -127,11 +132,13 @@ def apply_fim(text: str, tokenizer: "Tokenizer", rng: random.Random, *, rate: fl
         kind = "char"
     else:
         kind, a, b = span
-    prefix, middle, suffix = text[:a], text[a:b], text[b:]
-    prefix_ids = tokenizer.encode_batch([prefix])[0]
-    middle_ids, suffix_ids = encode_continuation(tokenizer, [middle, suffix])
+    return FimPlan(spm, kind, a, b)
+
+
+def assemble_fim(plan: FimPlan, prefix_ids: list[int], middle_ids: list[int], suffix_ids: list[int],
+                 sentinels: FimSentinels) -> FimResult:
     pre, mid, suf = sentinels.prefix, sentinels.middle, sentinels.suffix
-    if spm:
+    if plan.spm:
         ids = [pre, suf, *suffix_ids, mid, *prefix_ids, *middle_ids]
         s0 = 2
         p0 = s0 + len(suffix_ids) + 1
@@ -143,7 +150,35 @@ def apply_fim(text: str, tokenizer: "Tokenizer", rng: random.Random, *, rate: fl
         m0 = s0 + len(suffix_ids) + 1
     pieces = {"prefix": (p0, p0 + len(prefix_ids)), "middle": (m0, m0 + len(middle_ids)),
               "suffix": (s0, s0 + len(suffix_ids))}
-    return FimResult(ids, "spm" if spm else "psm", kind, (a, b), pieces)
+    return FimResult(ids, "spm" if plan.spm else "psm", plan.kind, (plan.a, plan.b), pieces)
+
+
+def encode_fim_batch(texts: list[str], plans: list[FimPlan], tokenizer: "Tokenizer", sentinels: FimSentinels,
+                     num_threads: int = 1) -> list[FimResult]:
+    """The FIM results of files whose plans are known: every prefix in one encode call, every
+    middle and suffix in one continuation call (each piece is encoded on its own, so the ids are
+    those `apply_fim` gives one file at a time)."""
+    if not texts:
+        return []
+    prefixes = tokenizer.encode_batch([t[:p.a] for t, p in zip(texts, plans)], num_threads=num_threads)
+    rest = encode_continuation(tokenizer, [x for t, p in zip(texts, plans) for x in (t[p.a:p.b], t[p.b:])],
+                               num_threads=num_threads)
+    return [assemble_fim(p, prefixes[i], rest[2 * i], rest[2 * i + 1], sentinels) for i, p in enumerate(plans)]
+
+
+def apply_fim(text: str, tokenizer: "Tokenizer", rng: random.Random, *, rate: float, spm_rate: float,
+              sentinels: FimSentinels, mode: str = "char", lang: str | None = None,
+              plain_ids: list[int] | None = None) -> FimResult:
+    """FIM one file's text with probability `rate` (SPM with probability `spm_rate` given FIM).
+
+    plain_ids: encode(text) if already known (returned unchanged when no FIM is applied).
+    The rng is always advanced the same way for a given text, mode and outcome.
+    """
+    plan = plan_fim(text, rng, rate=rate, spm_rate=spm_rate, mode=mode, lang=lang)
+    if plan is None:
+        ids = plain_ids if plain_ids is not None else tokenizer.encode_batch([text])[0]
+        return FimResult(list(ids))
+    return encode_fim_batch([text], [plan], tokenizer, sentinels)[0]
 
 
 def undo_fim(result: FimResult, tokenizer: "Tokenizer") -> str:

@@ -264,15 +264,18 @@ def _reload(name: str, path: str, expected_sha256: str) -> Tokenizer:
 
 
 def _load_folder(name: str, folder: Path) -> Tokenizer:
-    # transformers announces at import that PyTorch is absent: true, and irrelevant to tokenizers.
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from transformers import AutoTokenizer
-
     folder = Path(folder)
     spm_file = folder / "tokenizer.model"
     if not spm_file.is_file() and not (folder / "tokenizer.json").is_file():
         present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         raise TokenizerError(f"{folder}: no tokenizer.model or tokenizer.json (found: {present or 'nothing'})")
+    sha = files_sha256(folder)
+    if spm_file.is_file() and (meta := _plain_spm_config(folder)) is not None:
+        return _spm_tokenizer(name, folder, spm_file, meta, sha)
+    # transformers announces at import that PyTorch is absent: true, and irrelevant to tokenizers.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from transformers import AutoTokenizer
+
     try:
         meta = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     except Exception as err:  # noqa: BLE001
@@ -281,10 +284,51 @@ def _load_folder(name: str, folder: Path) -> Tokenizer:
             "a tokenizer_config.json naming LlamaTokenizer (for tokenizer.model) or "
             "PreTrainedTokenizerFast (for tokenizer.json) is enough"
         ) from err
-    sha = files_sha256(folder)
     if spm_file.is_file():
         return _spm_tokenizer(name, folder, spm_file, meta, sha)
     return _hf_tokenizer(name, folder, meta, sha)
+
+
+# tokenizer_config.json classes whose special tokens are exactly the config's values.
+_PLAIN_SPM_CLASSES = frozenset({"LlamaTokenizer", "LlamaTokenizerFast"})
+
+
+@dataclass(frozen=True)
+class _SpecialTokens:
+    bos_token: str | None
+    eos_token: str | None
+    pad_token: str | None
+
+
+def _plain_spm_config(folder: Path) -> _SpecialTokens | None:
+    """BOS/EOS/PAD straight from tokenizer_config.json, when that is all transformers would read.
+
+    AutoTokenizer on a SentencePiece folder converts the model into a fast tokenizer first
+    (transformers 5: ~10 s of CPU, in every task process that loads the tokenizer) only for us to
+    read three token names. When the config names a Llama tokenizer class, no remote code, states
+    all three tokens, and no other file could override them (special_tokens_map.json,
+    added_tokens.json, tokenizer.json), the names are read from the JSON; anything else goes
+    through AutoTokenizer as before. tests/test_tokenizer.py checks both ways agree.
+    """
+    config_file = folder / "tokenizer_config.json"
+    if not config_file.is_file() or any((folder / f).exists() for f in
+                                        ("special_tokens_map.json", "added_tokens.json", "tokenizer.json")):
+        return None
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError):
+        return None  # AutoTokenizer reports it
+    if not isinstance(config, dict) or config.get("tokenizer_class") not in _PLAIN_SPM_CLASSES or "auto_map" in config:
+        return None
+    names = []
+    for key in ("bos_token", "eos_token", "pad_token"):
+        value = config.get(key)
+        if isinstance(value, dict):  # a serialized AddedToken
+            value = value.get("content")
+        if not isinstance(value, str):
+            return None  # absent or null: the class default decides, as AutoTokenizer knows it
+        names.append(value)
+    return _SpecialTokens(*names)
 
 
 def _spm_tokenizer(name: str, folder: Path, spm_file: Path, meta: Any, sha: str) -> Tokenizer:
