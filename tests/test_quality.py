@@ -289,3 +289,34 @@ def test_comment_line_indexes_without_texts_are_those_with_texts():
         assert heuristics._comment_lines(lines, lang, texts=False) == ([], with_texts)
         seen += len(with_texts)
     assert seen > 1000
+
+
+def test_a_diverged_fasttext_training_is_run_again_at_half_the_learning_rate(tmp_path):
+    """fastText raises "Encountered NaN" when its SGD diverges (seen in CI at lr 0.5). The real
+    fastText trains the retry; the first call is made to diverge, as fastText reports it."""
+    import fasttext
+
+    from curation.quality import fasttext_train
+
+    calls = []
+
+    class Diverging:
+        def train_supervised(self, **kw):
+            calls.append(kw["lr"])
+            if len(calls) == 1:
+                raise RuntimeError("Encountered NaN.")
+            return fasttext.train_supervised(**kw)
+
+    train = tmp_path / "train.txt"
+    train.write_text("".join(f"__label__{'a' if i % 2 else 'b'} word{i % 2} common{i % 7} more text\n" for i in range(200)))
+    params = fasttext_train.TrainParams(seed=1, test_fraction=0.2, epochs=2, lr=0.5, wordNgrams=2, dim=8, minCount=1)
+    with pytest.warns(UserWarning, match="diverged at lr 0.5"):
+        model, lr = fasttext_train._train_supervised(Diverging(), train, params)
+    assert calls == [0.5, 0.25] and lr == 0.25 and sorted(model.get_labels()) == ["__label__a", "__label__b"]
+
+    class Broken:
+        def train_supervised(self, **kw):
+            raise RuntimeError("Encountered NaN.")
+
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="NaN"):
+        fasttext_train._train_supervised(Broken(), train, params)
