@@ -4,6 +4,7 @@ scoring step, YAML thresholds, and the code-related text acceptance run (slow)."
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import random
 import re
@@ -292,31 +293,79 @@ def test_comment_line_indexes_without_texts_are_those_with_texts():
 
 
 def test_a_diverged_fasttext_training_is_run_again_at_half_the_learning_rate(tmp_path):
-    """fastText raises "Encountered NaN" when its SGD diverges (seen in CI at lr 0.5). The real
-    fastText trains the retry; the first call is made to diverge, as fastText reports it."""
-    import fasttext
-
+    """fastText raises "Encountered NaN" when its SGD diverges. The real fastText trains the retry
+    (in its child process); the first call is made to diverge, as fastText reports it."""
     from curation.quality import fasttext_train
 
     calls = []
 
-    class Diverging:
-        def train_supervised(self, **kw):
-            calls.append(kw["lr"])
-            if len(calls) == 1:
-                raise RuntimeError("Encountered NaN.")
-            return fasttext.train_supervised(**kw)
+    def diverging(train_file, p, lr, model_file):
+        calls.append(lr)
+        if len(calls) == 1:
+            raise RuntimeError("Encountered NaN.")
+        fasttext_train._fit_in_child(train_file, p, lr, model_file)
 
     train = tmp_path / "train.txt"
     train.write_text("".join(f"__label__{'a' if i % 2 else 'b'} word{i % 2} common{i % 7} more text\n" for i in range(200)))
     params = fasttext_train.TrainParams(seed=1, test_fraction=0.2, epochs=2, lr=0.5, wordNgrams=2, dim=8, minCount=1)
     with pytest.warns(UserWarning, match="diverged at lr 0.5"):
-        model, lr = fasttext_train._train_supervised(Diverging(), train, params)
+        model, lr = fasttext_train._train_supervised(train, params, fit=diverging)
     assert calls == [0.5, 0.25] and lr == 0.25 and sorted(model.get_labels()) == ["__label__a", "__label__b"]
 
-    class Broken:
-        def train_supervised(self, **kw):
-            raise RuntimeError("Encountered NaN.")
+    def broken(train_file, p, lr, model_file):
+        raise RuntimeError("Encountered NaN.")
 
     with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="NaN"):
-        fasttext_train._train_supervised(Broken(), train, params)
+        fasttext_train._train_supervised(train, params, fit=broken)
+    # a failure that is not divergence is not retried, and names the training file
+    with pytest.raises(RuntimeError, match=r"train\.txt failed"):
+        fasttext_train._train_supervised(train, fasttext_train.TrainParams(dim=-3), )
+
+
+_DIRTY_HEAP = """
+import ctypes, json, sys
+libc = ctypes.CDLL("libc.so.6")
+if sys.argv[1] == "dirty":  # what a long process can hand fastText: freed memory full of 0xFF (NaN as floats)
+    libc.mallopt(-4, 0)  # M_MMAP_MAX: no fresh mappings, every buffer comes from the heap
+    libc.mallopt(-1, 2**31 - 1)  # M_TRIM_THRESHOLD: freed heap stays in the process
+    junk = bytearray(300 << 20)
+    junk[:] = bytes([255]) * len(junk)
+    del junk
+{train}
+"""
+
+
+def test_fasttext_trains_the_same_model_whatever_the_callers_heap_holds(tmp_path):
+    """fasttext-numpy2 leaves nine tenths of its input matrix uninitialised (see fasttext_train's
+    docstring). In a process whose heap holds freed 0xFF bytes, training in-process fails with
+    "Encountered NaN" at any learning rate; train_classifier trains in a child process, so the
+    model is the same byte for byte as in a clean process."""
+    rng = random.Random(3)
+    vocab = [[f"{k}{i}" for i in range(400)] for k in ("alpha", "beta")]
+    rows = [{"text": " ".join(rng.choice(vocab[i % 2]) for _ in range(40)), "label": "ab"[i % 2], "id": f"g{i % 50}"}
+            for i in range(1000)]
+    data = tmp_path / "rows.json"
+    data.write_text(json.dumps(rows))
+
+    def run(mode: str, train: str) -> subprocess.CompletedProcess:
+        code = _DIRTY_HEAP.format(train=train)
+        return subprocess.run([sys.executable, "-c", code, mode, str(data), str(tmp_path / mode)],
+                              capture_output=True, text=True, cwd=ROOT)
+
+    in_process = ("import fasttext\n"
+                  "from curation.quality.fasttext_train import preprocess\n"
+                  "rows = json.load(open(sys.argv[2]))\n"
+                  "open(sys.argv[3] + '.txt', 'w').write(''.join(f\"__label__{r['label']} {preprocess(r['text'])}\\n\" for r in rows))\n"
+                  "fasttext.train_supervised(input=sys.argv[3] + '.txt', seed=0, thread=1, epoch=2, lr=0.05, wordNgrams=2, "
+                  "dim=64, minCount=1, bucket=200000, loss='softmax', verbose=0)\n")
+    dirty = run("dirty", in_process)
+    assert dirty.returncode != 0 and "Encountered NaN" in dirty.stderr, (dirty.returncode, dirty.stderr[-2000:])
+
+    ours = ("from curation.quality.fasttext_train import LabelledDoc, train_classifier\n"
+            "docs = [LabelledDoc(r['text'], r['label'], r['id']) for r in json.load(open(sys.argv[2]))]\n"
+            "model, report = train_classifier(docs, positive='a', epochs=2, model_path=sys.argv[3] + '.bin')\n"
+            "print(report.model_sha256, report.params['lr'], round(report.f1, 4))\n")
+    clean, dirty = run("clean", ours), run("dirty", ours)
+    assert clean.returncode == 0 and dirty.returncode == 0, (clean.stderr[-2000:], dirty.stderr[-2000:])
+    assert clean.stdout == dirty.stdout and clean.stdout.split()[1] == "0.5", (clean.stdout, dirty.stdout)
+    assert float(clean.stdout.split()[2]) > 0.9

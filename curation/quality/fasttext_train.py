@@ -7,6 +7,15 @@ models (Hogwild updates race). With `wordNgrams=1` and no character n-grams (fas
 different models: uninitialised memory in that build's bucket-free path. So training always runs
 with one thread, and `wordNgrams >= 2` (or character n-grams) is required.
 
+Uninitialised memory, the general case: that build keeps matrices in `posix_memalign` buffers, and
+with one thread its random initialisation fills only the first tenth of the input matrix (upstream
+fastText leaves the rest at the zeros of a `std::vector`). The other nine tenths are whatever the
+allocator hands out: zeros when the pages are fresh, old bytes when the process has freed memory
+before. In CI, a long test process gave "Encountered NaN" at every learning rate; a process whose
+heap holds freed 0xFF bytes fails the same way every time (tests/test_quality.py). So each training
+runs in a fresh child process with `MALLOC_MMAP_THRESHOLD_` fixed: the input matrix is mapped
+fresh, zeroed pages, and the model depends on the data and the parameters only.
+
 The held-out split is by `group` (the source file), stratified by label: the chunks of one file
 never land on both sides, which would let the classifier recognise a file instead of a class.
 """
@@ -15,8 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
+import subprocess
+import sys
 import tempfile
 import warnings
 from collections import defaultdict
@@ -127,21 +139,48 @@ def _check_params(p: TrainParams) -> None:
 
 
 NAN_RETRIES = 3
+# The child process of one training: no state from the caller's process, the model saved to a file.
+_CHILD = """
+import json, sys
+import fasttext
+kw = json.loads(sys.argv[1])
+output = kw.pop("output")
+try:
+    model = fasttext.train_supervised(**kw)
+except (RuntimeError, ValueError) as err:
+    sys.stderr.write(f"{type(err).__name__}: {err}")
+    sys.exit(3)
+model.save_model(output)
+"""
 
 
-def _train_supervised(fasttext, train_file: Path, p: TrainParams):
-    """fastText's SGD at the default lr 0.5 diverges now and then ("Encountered NaN"; seen in CI
-    with thread=1 on an input that trained cleanly in every other run). A run that diverged has no
-    model, so retrain with half the learning rate, up to NAN_RETRIES times; the lr that trained the
-    model is the one the report records."""
+def _fit_in_child(train_file: Path, p: TrainParams, lr: float, model_file: Path) -> None:
+    """One fastText training in a fresh Python process (see the module docstring: why)."""
+    kw = dict(input=str(train_file), output=str(model_file), seed=p.seed, thread=1, epoch=p.epochs, lr=lr,
+              wordNgrams=p.wordNgrams, dim=p.dim, minCount=p.minCount, bucket=p.bucket, loss="softmax", verbose=0)
+    # A fixed threshold: every buffer of 128 KiB or more is a fresh mapping, zero-filled by the kernel.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 << 10), "MALLOC_MMAP_MAX_": "65536"}
+    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(kw)], env=env, capture_output=True, text=True)
+    if proc.returncode == 3:  # fastText's own error, re-raised as fastText raises it
+        raise RuntimeError(proc.stderr.strip().partition(": ")[2] or proc.stderr.strip())
+    if proc.returncode != 0 or not model_file.is_file():
+        raise RuntimeError(f"fastText training on {train_file} failed (exit {proc.returncode}): "
+                           f"{proc.stderr.strip()[-2000:] or 'no output'}")
+
+
+def _train_supervised(train_file: Path, p: TrainParams, fit=_fit_in_child):
+    """Train (in a child process) and load the model. If SGD diverges ("Encountered NaN"; fastText's
+    FAQ: the learning rate is too high for the data), train again at half the learning rate, up to
+    NAN_RETRIES times, with a warning; the lr that trained the model is the one the report records."""
+    import fasttext
+
     lr = p.lr
     for attempt in range(NAN_RETRIES + 1):
+        model_file = train_file.with_name(f"model-{attempt}.bin")
         try:
-            model = fasttext.train_supervised(
-                input=str(train_file), seed=p.seed, thread=1, epoch=p.epochs, lr=lr, wordNgrams=p.wordNgrams,
-                dim=p.dim, minCount=p.minCount, bucket=p.bucket, loss="softmax", verbose=0)
-            return model, lr
-        except (RuntimeError, ValueError) as err:
+            fit(train_file, p, lr, model_file)
+            return fasttext.load_model(str(model_file)), lr
+        except RuntimeError as err:
             if "NaN" not in str(err) or attempt == NAN_RETRIES:
                 raise
             warnings.warn(f"fastText diverged at lr {lr} ({err}); training again at lr {lr / 2}", stacklevel=2)
@@ -157,8 +196,6 @@ def train_classifier(docs: Iterable[LabelledDoc], *, positive: str, seed: int = 
     Returns (fasttext model, report). With `model_path`, the model is saved there (atomically)
     together with `<model_path>.json`: the report plus what the scorer needs (labels, positive).
     """
-    import fasttext
-
     params = TrainParams(seed=seed, test_fraction=test_fraction, epochs=epochs, lr=lr,
                          wordNgrams=wordNgrams, dim=dim, minCount=minCount)
     _check_params(params)
@@ -173,7 +210,7 @@ def train_classifier(docs: Iterable[LabelledDoc], *, positive: str, seed: int = 
     with tempfile.TemporaryDirectory(prefix="curate-ft-") as tmp:
         train_file = Path(tmp) / "train.txt"
         _write_lines(train, train_file, rng)
-        model, params.lr = _train_supervised(fasttext, train_file, params)
+        model, params.lr = _train_supervised(train_file, params)
     report = evaluate(model, test, labels=labels, positive=positive)
     report.params = asdict(params)
     report.counts = {"train": _count(train, labels), "test": _count(test, labels)}
