@@ -63,3 +63,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     """`curate ...` as a user runs it, in a subprocess."""
     exe = Path(sys.executable).with_name("curate")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=1800, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def demo_run(telechat3, tmp_path_factory) -> Path:
+    """`curate demo` as README command 1 runs it (offline, embedded inputs), with the real tokenizer
+    and 2 tasks: one run shared by the tests that read the demo's output."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    proc = run_cli("demo", "--out", str(out), "--tokenizer", str(telechat3), "--tasks", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli
 from datatrove.data import Document
 
 from curation.config.mixture import MixtureConfig
@@ -410,13 +409,11 @@ def test_demo_text_sources_fill_thirty_percent_without_capping(telechat3, rules)
 
 
 @pytest.mark.slow
-def test_demo_realizes_seventy_thirty_from_index(telechat3, tmp_path):
+def test_demo_realizes_seventy_thirty_from_index(demo_run):
     """Acceptance 1 end to end: `curate demo` (offline, as README command 1 runs it, with the real
     tokenizer) realizes code 70% +- 0.5 points and text 30% from at least two text sources, every
     share read from shards/index.json; the text went through the prose rules (removed/text_filter/)."""
-    out = tmp_path / "demo"
-    proc = run_cli("demo", "--out", str(out), "--tokenizer", str(telechat3), "--tasks", "2")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = demo_run
     index = json.loads((out / "shards" / "index.json").read_text())
     realized = index["realized"]
     mixture = validate(MixtureConfig, read_yaml(ROOT / "mixtures" / "demo.yaml"), "mixtures/demo.yaml")
