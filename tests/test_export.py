@@ -75,12 +75,16 @@ def run(tmp_path_factory, telechat3) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def rows(run) -> list[dict]:
+def shard_rows(run: Path) -> list[dict]:
     """Every shard row in index.json order, read without the exporter's code."""
     index = json.loads((run / "shards" / "index.json").read_text())
     cols = ["input_ids", "loss_mask", "cu_seqlens", "doc_ids"]
     return [r for s in index["shards"] for r in pq.read_table(run / "shards" / s["file"], columns=cols).to_pylist()]
+
+
+@pytest.fixture(scope="module")
+def rows(run) -> list[dict]:
+    return shard_rows(run)
 
 
 @pytest.fixture(scope="module")
@@ -248,8 +252,7 @@ def test_the_demos_export_is_its_shards_in_megatron(megatron_core, demo_run, tmp
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     index = json.loads((demo_run / "shards" / "index.json").read_text())
     assert index["seq_len"] == 8192
-    cols = ["input_ids", "loss_mask", "cu_seqlens", "doc_ids"]
-    rows = [r for s in index["shards"] for r in pq.read_table(demo_run / "shards" / s["file"], columns=cols).to_pylist()]
+    rows = shard_rows(demo_run)
     blend = check_source_datasets(demo_run, to)
     assert len(blend["sources"]) >= 3
     check_packed_rows(demo_run, rows, to, tmp_path)
