@@ -16,7 +16,12 @@ import pyarrow.parquet as pq
 
 from curation import __version__
 from curation.dedup.minhash import bands_rows
-from curation.executors import PipelineError, incomplete_ranks, run_stage
+from curation.executors import (
+    PipelineError,
+    incomplete_ranks,
+    run_stage,
+    start_forkserver,
+)
 from curation.inspect import DUCKDB_EXAMPLE, summary
 from curation.io import task_file, write_json_atomic
 from curation.layout import Layout
@@ -124,6 +129,8 @@ def execute(runs: list[Run], layout: Layout, *, executor: dict | None = None,
     """Run the stages in order; between stages, every task's output is checked. With a mirror,
     each task uploads its files and then its completion marker; the driver uploads the rest."""
     executor = executor or {"kind": "local"}
+    if executor["kind"] == "local" and any(run.workers > 1 for run in runs):
+        start_forkserver()
     for run in runs:
         if mirror:
             run.steps.append(mirror.publisher(run.name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -190,6 +191,31 @@ def test_forkserver_preload_names_importable_modules():
     assert recipe in modules
 
 
+def test_forkserver_warm_loads_the_kernel_and_grammars_the_driver_does_not():
+    """`curation.warm` (in the preload) leaves the decontamination kernel compiled for the argument
+    types every scan uses and the grammars loaded; the driver's own import of the recipe does not
+    load numba at all."""
+    import subprocess
+    import sys
+
+    from curation.executors import FORKSERVER_PRELOAD
+
+    assert "curation.warm" in FORKSERVER_PRELOAD
+    probe = (
+        "import sys, curation.recipe; assert 'numba' not in sys.modules, 'the recipe imports numba'\n"
+        "import curation.warm\n"
+        "from curation.decontam import kernel; from curation.repo import parsing\n"
+        "sigs = list(kernel.scan.signatures); assert len(sigs) == 1, sigs\n"
+        "from curation.decontam.index import SHIFT, BenchmarkIndex; import numpy as np\n"
+        "from curation.decontam.scan import scan\n"
+        "scan('def f(): pass', 13, 8, np.zeros(1 << 12, np.uint8), SHIFT)\n"
+        "assert list(kernel.scan.signatures) == sigs, 'a real scan needed another compile'\n"
+        "assert {'python', 'c', 'cpp', 'java'} <= set(parsing._languages), parsing._languages\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_tasks_start_heaviest_first(tmp_path):
     """The local executor starts the task with the largest input file first; steps that do not
     know their task's work leave the rank order alone."""
@@ -200,3 +226,30 @@ def test_tasks_start_heaviest_first(tmp_path):
         (tmp_path / f"{rank:05d}.parquet").write_bytes(b"x" * size)
     assert heaviest_first([0, 1, 2, 3], [DocSource(tmp_path)]) == [1, 3, 2, 0]
     assert heaviest_first([0, 1, 2, 3], [DocSink(tmp_path)]) == [0, 1, 2, 3]
+
+
+def test_ingest_tasks_start_heaviest_first(tmp_path):
+    """Ingest tasks weigh the repositories the driver assigned them: the task holding the one large
+    repository starts first (it ran last, alone, when tasks started in rank order)."""
+    from curation.config.inputs import RepoInput
+    from curation.config.pipeline import IngestConfig
+    from curation.executors import heaviest_first
+    from curation.ingest.reader import IngestReader
+
+    src = Path(__file__).resolve().parents[1] / "curation"
+    repos = tmp_path / "repos"
+    for name, files in (("big", sorted(src.rglob("*.py"))[:60]), ("small1", [src / "io.py"]),
+                        ("small2", [src / "layout.py"]), ("small3", [src / "steps.py"])):
+        (repos / name).mkdir(parents=True)
+        for f in files:
+            (repos / name / f"{f.parent.name}_{f.name}").write_bytes(f.read_bytes())
+    reader = IngestReader(inputs={"code": RepoInput(kind="repos", paths=[str(repos)], layout="collection")},
+                          ingest=IngestConfig(), removed_folder=str(tmp_path / "removed"),
+                          assignment_path=str(tmp_path / "work" / "ingest_assignment.json"), tasks=4)
+    (tmp_path / "work").mkdir()
+    assert heaviest_first([0, 1, 2, 3], [reader]) == [0, 1, 2, 3]  # nothing planned yet: rank order
+    reader.prepare()
+    assignment = json.loads((tmp_path / "work" / "ingest_assignment.json").read_text())["code"]
+    big = next(rank for rank, names in enumerate(assignment) if names == ["big"])
+    order = heaviest_first([0, 1, 2, 3], [reader])
+    assert order[0] == big and sorted(order) == [0, 1, 2, 3]

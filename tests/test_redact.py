@@ -274,6 +274,24 @@ def test_prefilter_never_hides_a_finding(corpus_sample):
         assert with_prefilter.find(text, lang) == everything.find(text, lang), rel
 
 
+def test_prefilter_trigger_hyperscan_rejects_costs_only_its_detector():
+    """One compile for every trigger; a pattern hyperscan cannot compile (a bounded repeat too large)
+    sends only its own detector to `always`, and that detector still finds what it finds."""
+    import re
+
+    from curation.redact.base import Detector
+    from curation.redact.prefilter import Prefilter
+
+    detectors = Redactor.from_config(RedactConfig()).detectors
+    if Prefilter(detectors).backend != "hyperscan":
+        pytest.skip("hyperscan is not installed")
+    odd = Detector(name="odd", label=detectors[0].label, triggers=(re.compile(r"x{1,100000}"),),
+                   find=lambda text, lang: iter(()))
+    mixed = Prefilter([detectors[0], odd, detectors[1]])
+    assert mixed.backend == "hyperscan" and mixed.always == [1]
+    assert 1 in mixed.triggered("nothing to see") and mixed.triggered("nothing to see") == [1]
+
+
 # --- what must stay as it is ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("line", [

@@ -470,3 +470,25 @@ def test_stdlib_docstrings_walk_finds_ast_walks_definitions_in_its_order():
         assert list(sources._documented_nodes(tree)) == want, path
         found += len(want)
     assert found > 1000
+
+
+def test_stdlib_modules_are_rglob_outside_the_skipped_folders(tmp_path):
+    """The stdlib reader never enters the skipped folders (site-packages among them), and lists
+    exactly the files, in exactly the order, of `sorted(rglob("*.py"))` filtered by STDLIB_SKIP:
+    on the real standard library, and on a tree with a nested skip folder and a symlinked package."""
+    import sysconfig
+
+    def reference(root: Path) -> list[Path]:
+        return [p for p in sorted(root.rglob("*.py")) if not (sources.STDLIB_SKIP & set(p.relative_to(root).parts))]
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    assert sources._stdlib_modules(stdlib) == reference(stdlib) and len(reference(stdlib)) > 300
+    for rel in ("a.py", "pkg/__init__.py", "pkg/tests/t.py", "pkg/sub/test/x.py", "pkg/sub/y.py", "Z.py",
+                "site-packages/numpy/core.py", "notes.txt"):
+        (tmp_path / "lib" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "lib" / rel).write_text("'''doc'''\n")
+    (tmp_path / "lib" / "linked").symlink_to(tmp_path / "lib" / "pkg", target_is_directory=True)
+    got = sources._stdlib_modules(tmp_path / "lib")
+    assert got == reference(tmp_path / "lib")
+    assert [p.relative_to(tmp_path / "lib").as_posix() for p in got] == [
+        "Z.py", "a.py", "pkg/__init__.py", "pkg/sub/y.py"]

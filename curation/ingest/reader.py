@@ -137,6 +137,18 @@ class IngestReader(Described, PipelineStep):
     def outputs(self) -> list[Path]:
         return [Path(self.removed_folder) / STEP]
 
+    def task_weight(self, rank: int) -> int:
+        """The bytes of the repositories assigned to task `rank` (`prepare` wrote them; 0 when it
+        did not, e.g. with table inputs, which every task splits by rows): the executor starts
+        the heaviest tasks first. One large repository makes its task the longest one."""
+        if not self.assignment_path:
+            return 0
+        totals = Path(INGEST_TOTALS.format(work=Path(self.assignment_path).parent))
+        try:
+            return int(json.loads(totals.read_text()).get(str(rank), 0))
+        except (OSError, ValueError):
+            return 0
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _drop(self, sink: ParquetSink, rank: int, *, id: str, reason: str, detail: str = "", meta=None, text=None):
@@ -263,7 +275,7 @@ class IngestReader(Described, PipelineStep):
                         self._drop(sink, rank, id=fid, reason="too_large",
                                    detail=f"{meta['size_bytes']} > {self.ingest.max_file_bytes}", meta=meta)
                         continue
-                    lang = detect_language(row["path"], text[:256].encode("utf-8", "replace")) or None
+                    lang = detect_language(row["path"], text[:256].encode("utf-8", "replace"), text) or None
                     meta.update(lang=lang, lang_kind=language_kind(lang), license=row.get("license"),
                                 license_class=license_class(row.get("license")))
                     self.stat_update("documents")

@@ -47,31 +47,43 @@ class Prefilter:
         except ImportError:
             self.always = list(range(len(self.detectors)))
             return
-        expressions, ids, flags = [], [], []
+        usable: list[tuple[int, list[tuple[bytes, int]]]] = []
         for index, detector in enumerate(self.detectors):
             compiled = []
             for pattern in detector.triggers:
                 if pattern.flags & re.VERBOSE and re.search(r"\s|#", pattern.pattern):
                     compiled = None  # verbose whitespace and comments mean nothing to hyperscan
                     break
-                source = _hs_source(pattern)
-                try:  # compile alone first so one unsupported construct costs only its detector
-                    hyperscan.Database().compile(expressions=[source], flags=[_hs_flags(hyperscan, pattern)])
-                except hyperscan.error:
-                    compiled = None
-                    break
-                compiled.append((source, _hs_flags(hyperscan, pattern)))
-            if not compiled:
+                compiled.append((_hs_source(pattern), _hs_flags(hyperscan, pattern)))
+            if compiled:
+                usable.append((index, compiled))
+            else:
                 self.always.append(index)
-                continue
-            for source, flag in compiled:
-                expressions.append(source)
-                ids.append(index)
-                flags.append(flag)
-        if expressions:
-            self._db = hyperscan.Database()
-            self._db.compile(expressions=expressions, ids=ids, elements=len(expressions), flags=flags)
+        try:  # all at once: one compile (each costs ~5 ms, and a task builds this once)
+            self._db = self._compile(hyperscan, usable)
+        except hyperscan.error:
+            # Some construct hyperscan cannot compile: find whose, so it costs only its detector.
+            kept = []
+            for index, compiled in usable:
+                try:
+                    self._compile(hyperscan, [(index, compiled)])
+                    kept.append((index, compiled))
+                except hyperscan.error:
+                    self.always.append(index)
+            self.always.sort()
+            self._db = self._compile(hyperscan, kept) if kept else None
+        if self._db is not None:
             self.backend = "hyperscan"
+
+    @staticmethod
+    def _compile(hyperscan, usable):
+        expressions = [source for _, compiled in usable for source, _ in compiled]
+        if not expressions:
+            return None
+        db = hyperscan.Database()
+        db.compile(expressions=expressions, ids=[index for index, compiled in usable for _ in compiled],
+                   elements=len(expressions), flags=[flag for _, compiled in usable for _, flag in compiled])
+        return db
 
     def triggered(self, text: str) -> list[int]:
         if self._db is None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import os
 import shutil
 import subprocess
 import sysconfig
@@ -75,10 +76,8 @@ def stdlib_docstrings(root: str | Path | None = None, want: Callable[[str], bool
     """The docstrings of each standard-library module, module first, in source order. `want(group)`:
     parse only the modules a task reads (parsing is what costs)."""
     root = Path(root or sysconfig.get_paths()["stdlib"])
-    for path in sorted(root.rglob("*.py")):
+    for path in _stdlib_modules(root):
         rel = path.relative_to(root)
-        if STDLIB_SKIP & set(rel.parts):
-            continue
         module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
         if want is not None and not want(f"stdlib/{module}"):
             continue
@@ -93,6 +92,17 @@ def stdlib_docstrings(root: str | Path | None = None, want: Callable[[str], bool
                 parts.append(doc.strip())
         if parts:
             yield TextItem(f"stdlib/{module}", "\n\n".join(parts), rel.as_posix(), f"stdlib/{module}")
+
+
+def _stdlib_modules(root: Path) -> list[Path]:
+    """The `*.py` files under `root` outside STDLIB_SKIP folders, in `sorted(root.rglob("*.py"))`
+    order. The skipped folders are never entered: site-packages lives under the stdlib folder of
+    many installs and holds most of its files (13,353 files listed to keep 1,000 here)."""
+    found = []
+    for folder, dirs, files in os.walk(root):  # like rglob: symlinked folders are not entered
+        dirs[:] = [d for d in dirs if d not in STDLIB_SKIP]
+        found.extend(Path(folder, f) for f in files if f.endswith(".py"))
+    return sorted(found)
 
 
 _DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
