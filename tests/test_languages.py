@@ -189,6 +189,40 @@ def test_content_settles_shared_extensions():
     assert detect_language("thesis.cls", b"\\NeedsTeXFormat{LaTeX2e}\n") == "tex"
 
 
+def test_h_headers_are_settled_by_their_content():
+    c_header = '#ifndef LZ4_H\n#define LZ4_H\n#ifdef __cplusplus\nextern "C" {\n#endif\nint LZ4_compress(const char* s);\n'
+    assert detect_language("lib/lz4.h", text=c_header) == "c"
+    cpp = ["#include <vector>\nint f();\n", "namespace Eigen {\nint f();\n}\n", "template <typename T>\nT max(T a);\n",
+           "class Foo : public Bar {\n};\n", "struct S {\n private:\n  int x;\n};\n", "inline std::string name();\n"]
+    for text in cpp:
+        assert detect_language("include/x.h", text=text) == "cpp", text
+    assert detect_language("View.h", text="#import <Foundation/Foundation.h>\n@interface View\n@end\n") == "objective-c"
+    assert detect_language("x.h") == "c"  # without the content, the extension's default
+    assert detect_language("x.hpp", text="int f(void);\n") == "cpp"  # only ".h" is shared
+    # a marker past the scanned head does not count
+    late = "/* " + "x" * L.HEADER_SCAN_CHARS + " */\nnamespace a {\n}\n"
+    assert L.header_language(late) == "c"
+
+
+def test_h_headers_of_real_cpp_and_c_libraries(registry_corpus):
+    """Eigen, Abseil and GoogleTest ship C++ headers named .h; LZ4 and Zstandard ship C headers."""
+    def languages(pattern: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for p in registry_corpus.glob(pattern):
+            if p.suffix == ".h" and p.is_file():
+                lang = detect_language(str(p), text=p.read_text("utf-8", "replace"))
+                found[lang] = found.get(lang, 0) + 1
+        return found
+
+    eigen = languages("deb/libeigen3-dev_*/**/*.h")
+    absl = languages("deb/libabsl-dev_*/**/*.h")
+    c_libs = languages("pypi/lz4-*/**/*.h")
+    assert eigen and absl and c_libs, "the corpus lacks Eigen, Abseil or LZ4"
+    assert eigen.get("cpp", 0) >= 0.95 * sum(eigen.values()), eigen
+    assert absl.get("cpp", 0) >= 0.95 * sum(absl.values()), absl
+    assert set(c_libs) == {"c"}, c_libs
+
+
 # ---------------------------------------------------------------------------
 # detect_language and friends on the real installed packages
 # ---------------------------------------------------------------------------

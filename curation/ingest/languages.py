@@ -320,6 +320,37 @@ _SHEBANG_VERSION = re.compile(r"[\d.]+$")
 _M_OBJC = re.compile(rb"^\s*(?:#\s*import|#\s*include|@interface|@implementation|@protocol)", re.M)
 _M_MATLAB = re.compile(rb"^\s*(?:function\b|%|classdef\b)", re.M)
 _MAKE_DEPENDENCY = re.compile(rb"^[\w./+-]+\.o\s*:", re.M)
+# ".h" is shared by C, C++ and Objective-C (GitHub linguist settles it from the content, in this
+# order). A C++ library's headers (Eigen, Abseil, fmt, GoogleTest) are C++ in every respect that
+# matters downstream: per-language filters, the language mix, and the parser that checks syntax.
+# Markers only C++ (or Objective-C) has; `__cplusplus` guards and `extern "C"` are not among them,
+# since C headers carry them to be includable from C++.
+_H_OBJC = re.compile(
+    r"^[ \t]*(?:@(?:interface|class|protocol|property|end|implementation|selector|synthesize)\b|#[ \t]*import[ \t]+[<\"])",
+    re.M)
+_H_CPP = re.compile(
+    r"^[ \t]*#[ \t]*include[ \t]*<(?:algorithm|array|atomic|bitset|chrono|c(?:assert|limits|math|stddef|stdint|stdio|"
+    r"stdlib|string)|complex|deque|exception|functional|f?stream|initializer_list|io(?:manip|fwd|stream)|[io]stream|"
+    r"iterator|limits|list|map|memory|mutex|new|numeric|optional|queue|set|sstream|stack|stdexcept|string|"
+    r"string_view|thread|tuple|type_traits|typeinfo|unordered_(?:map|set)|utility|variant|vector)>"
+    r"|^[ \t]*template[ \t]*<|^[ \t]*(?:inline[ \t]+)?namespace(?:[ \t]+[\w:]+)?[ \t]*\{|^[ \t]*using[ \t]+namespace\b"
+    r"|^[ \t]*(?:class|struct)[ \t]+\w+[ \t]*(?:final[ \t]*)?:[ \t]*(?:public|private|protected)\b"
+    r"|^[ \t]*class[ \t]+\w+[ \t]*\{|^[ \t]*(?:public|private|protected)[ \t]*:|\bstd::\w|\bconstexpr\b"
+    r"|^[ \t]*(?:virtual|explicit|friend)[ \t]", re.M)
+# A header's markers sit near its top (includes, the namespace); the whole of a huge one is not needed.
+HEADER_SCAN_CHARS = 64 << 10
+
+
+def header_language(text: str) -> str:
+    """The language of a ".h" file from its content: "objective-c", "cpp" or "c"."""
+    head = text[:HEADER_SCAN_CHARS]
+    if _H_OBJC.search(head):
+        return "objective-c"
+    if _H_CPP.search(head):
+        return "cpp"
+    return "c"
+
+
 _CLS_APEX = re.compile(
     rb"\b(?:public|global|private)\s+(?:(?:with|without|inherited)\s+sharing\s+|virtual\s+|abstract\s+)*class\b",
     re.I,
@@ -364,11 +395,12 @@ def _disambiguate(lang: str, ext: str, head: bytes) -> str:
     return lang
 
 
-def detect_language(path: str, head: bytes = b"") -> str | None:
+def detect_language(path: str, head: bytes = b"", text: str | None = None) -> str | None:
     """Canonical lowercase language id of a file, or None when unknown.
 
     Order: exact file name, then extension (case-sensitive first), then the shebang
-    or an opening `<?php`/`<?xml` in `head` when the extension says nothing.
+    or an opening `<?php`/`<?xml` in `head` when the extension says nothing. `text`, the decoded
+    content when the caller has it, settles ".h" (C, C++ or Objective-C: `header_language`).
     """
     name = basename(path)
     lang = _FILENAMES.get(name)
@@ -388,6 +420,8 @@ def detect_language(path: str, head: bytes = b"") -> str | None:
             if second > 0:
                 lang = _EXTENSIONS.get(name[second:].lower())
         if lang:
+            if ext == ".h" and text is not None:
+                return header_language(text)
             return _disambiguate(lang, ext.lower(), head) if head else lang
     elif dot == 0:  # a dotfile such as ".eslintrc": the whole name is the extension
         lang = _EXTENSIONS.get(name.lower())

@@ -169,7 +169,7 @@ class IngestReader(Described, PipelineStep):
             return None, "", "undecodable", f"not UTF-8 at byte {err.start}"
         if text.startswith("\ufeff"):
             text = text[1:]  # the BOM is an encoding mark, not content
-        lang = detect_language(path, data[:256]) or ""
+        lang = detect_language(path, data[:256], text) or ""
         if self.ingest.drop_vendored and (reason := vendored_reason(path)):
             return text, lang, reason, ""
         if self.ingest.drop_generated and (reason := generated_reason(path, text)):
