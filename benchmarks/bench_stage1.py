@@ -10,7 +10,9 @@ For each scale (1x, 4x, ...):
    stages after exact dedup about 1x.
 2. floor: the fastest exact tokenization of the same input. "Input" = every file ingest reads
    (the same enumeration, `curation.ingest.reader.discover_source` + `repo.files()`, after the
-   size and symlink limits that skip a file unread) whose bytes decode as UTF-8 text: those
+   size and symlink limits that skip a file unread) whose bytes decode as UTF-8 text, and the
+   documents of the config's text inputs (`installed_docs`: READMEs, the language reference,
+   stdlib docstrings, as their readers yield them; their extraction is not timed): those
    texts, BOM stripped, tokenized by SentencePiece `encode(batch, num_threads=cores)` in batches
    of ~8 MB. Only the encode calls are timed (files are read before the clock starts), so the
    floor is as fast as tokenization gets here; no writing, no ids kept.
@@ -84,6 +86,7 @@ def input_texts(paths: list[str]):
     from curation.ingest.filetypes import binary_extension_reason, is_probably_binary
     from curation.ingest.reader import discover_source
     from curation.load import read_pipeline_config
+    from curation.text.inputs import TEXT_INPUT_KINDS, iter_items
 
     ingest = read_pipeline_config(PIPELINE).ingest  # the limits the pipeline reads with
     cfg = RepoInput(kind="repos", paths=paths, rev="HEAD", layout="collection")
@@ -107,6 +110,18 @@ def input_texts(paths: list[str]):
             if size >= FLOOR_BATCH_BYTES:
                 yield batch, size, read
                 batch, size, read = [], 0, 0
+    # The pipeline's text inputs (`code_text`, `stdlib_docs`: READMEs, the language reference,
+    # stdlib docstrings) are input too: their documents as the readers yield them.
+    for name, inp in sorted(read_pipeline_config(PIPELINE).inputs.items()):
+        if inp.kind in TEXT_INPUT_KINDS:
+            for item in iter_items(inp):
+                data = item.text.encode("utf-8", "surrogatepass")
+                batch.append(item.text)
+                size += len(data)
+                read += len(data)
+                if size >= FLOOR_BATCH_BYTES:
+                    yield batch, size, read
+                    batch, size, read = [], 0, 0
     if batch or read:
         yield batch, size, read
 
