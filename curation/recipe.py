@@ -10,7 +10,8 @@ derived from its steps (`curation.steps`), never restated here.
     near_buckets       [near-dup] candidate pairs from shared band keys, verified -> dedup/near/edges/
     near_components    [near-dup, cluster_tasks > 1] local components of a share of the edges
     near_cluster       [near-dup] components merged, one copy kept per cluster -> dedup/near/removals/
-    tokenize           drop duplicates, score, [assemble] -> docs/ -> [chat ids + loss masks] -> tokens/<source>/
+    tokenize           rows of work/filtered/ split by surviving bytes (driver) -> drop duplicates, score,
+                       [assemble] -> docs/ -> [chat ids + loss masks] -> tokens/<source>/
     scatter            [best_fit] mixture plan + sample (driver), each task's token files into every shuffle bucket -> work/mix/
     pack               each bucket (concat: token file) packed into its own shards -> shards/; index.json (driver)
 """
@@ -53,7 +54,8 @@ from curation.redact.step import Redact, RedactionLimit
 from curation.repo.step import SyntaxTagger
 from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
-from curation.steps import DocSink, DocSource, StepContext, merged_columns
+from curation.split import SPLIT_PLAN, SPLIT_TOTALS, SplitDocSource
+from curation.steps import DocSink, StepContext, merged_columns
 from curation.swe.reader import SweReader
 from curation.text.inputs import TextDocsReader
 from curation.text.route import TextRouter
@@ -111,7 +113,12 @@ def recipe(ctx: StepContext) -> list[Run]:
     ingest = build(ctx, IngestReader, SweReader, TextDocsReader, ProgressMeter(logging_dir=out.logs / "ingest", totals_file=INGEST_TOTALS.format(
         work=out.work)), TrajectoryReader, CodeFileFilter, TextFileFilter, Redact, RedactionLimit, TrajectoryRedact, ContentHasher,
                    MinhashSigner)
-    curate = build(ctx, DocSource(out.filtered), ProgressMeter(logging_dir=out.logs / "tokenize", input_folder=out.filtered),
+    # The tokenize tasks read contiguous row ranges of the ingest files, balanced by the bytes that
+    # survive exact dedup (curation.split), not ingest task r's file as task r.
+    source = SplitDocSource(out.filtered, files=tasks, tasks=tasks, plan_file=out.work / SPLIT_PLAN,
+                            totals_file=out.work / SPLIT_TOTALS, exact_folder=out.exact if cfg.dedup.exact else None,
+                            exact_tasks=cfg.dedup.tasks, completions=out.logs / "tokenize" / "completions")
+    curate = build(ctx, source, ProgressMeter(logging_dir=out.logs / "tokenize", totals_file=out.work / SPLIT_TOTALS),
                    NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
                    QualityScorer, ScoreThresholdFilter, Decontaminate, TextRouter, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TrajectoryTokenizer, TokenizeStep)

@@ -154,9 +154,13 @@ def test_progress_files_count_what_each_stage_read(small_run):
     ingest = [json.loads(p.read_text()) for p in sorted((out / "logs" / "ingest" / "progress").glob("*.json"))]
     tokenize = [json.loads(p.read_text()) for p in sorted((out / "logs" / "tokenize" / "progress").glob("*.json"))]
     assert len(ingest) == len(tokenize) == 2 and all(s["done"] for s in ingest + tokenize)
-    filtered = duckdb.sql(f"SELECT task, count(*) FROM '{out}/work/filtered/*.parquet' GROUP BY task").fetchall()
-    assert sorted((s["rank"], s["docs"]) for s in tokenize) == sorted(filtered)
-    assert all(s["total_docs"] == s["docs"] for s in tokenize)  # the tokenize run read its whole input
+    # The tokenize tasks read the row ranges the driver's split plan gave them: all rows, once.
+    plan = json.loads((out / "work" / "tokenize_split.json").read_text())
+    planned = {rank: sum(end - start for _, start, end in ranges) for rank, ranges in enumerate(plan["slices"])}
+    assert {s["rank"]: s["docs"] for s in tokenize} == planned
+    filtered = duckdb.sql(f"SELECT count(*) FROM '{out}/work/filtered/*.parquet'").fetchall()[0][0]
+    assert sum(planned.values()) == filtered
+    assert all(s["total_bytes"] == s["bytes"] for s in tokenize)  # the tokenize run read its whole input
     assert all(s["total_bytes"] >= s["bytes"] > 0 for s in ingest)  # drops are read but never pass
 
 

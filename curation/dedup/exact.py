@@ -19,6 +19,7 @@ from datatrove.pipeline.base import PipelineStep
 from curation.dedup.keep import KEEP_COLUMNS, KEEP_ORDER_SQL
 from curation.dedup.near import cluster_tasks, near_folders, near_levels, removal_files
 from curation.io import task_file, write_table_atomic
+from curation.split import SPLIT_PLAN, input_tasks
 from curation.steps import Described, DropStep, expect_task_files
 
 STEP = "exact_dedup"
@@ -107,10 +108,13 @@ class ExactDedupFilter(DropStep):
 
     step = STEP
 
-    def __init__(self, *, plan_folder: str, plan_tasks: int, removed_folder: str):
+    def __init__(self, *, plan_folder: str, plan_tasks: int, removed_folder: str, split_plan: str | None = None):
+        """split_plan: the tokenize split (`curation.split`): which ingest tasks' documents this
+        task reads; without it, task r reads ingest task r's."""
         super().__init__(removed_folder=removed_folder)
         self.plan_folder = plan_folder
         self.plan_tasks = plan_tasks
+        self.split_plan = split_plan
         self._duplicates: dict[str, str] = {}
 
     @classmethod
@@ -118,12 +122,13 @@ class ExactDedupFilter(DropStep):
         cfg = ctx.config
         if not cfg.dedup.exact:
             return None
-        return cls(plan_folder=str(ctx.layout.exact), plan_tasks=cfg.dedup.tasks, removed_folder=ctx.layout.removed)
+        return cls(plan_folder=str(ctx.layout.exact), plan_tasks=cfg.dedup.tasks, removed_folder=ctx.layout.removed,
+                   split_plan=str(ctx.layout.work / SPLIT_PLAN))
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         files = [str(f) for f in expect_task_files(self.plan_folder, self.plan_tasks)]
-        rows = duckdb.execute("SELECT id, kept_id FROM read_parquet($files) WHERE task = $rank",
-                              {"files": files, "rank": rank}).fetchall()
+        rows = duckdb.execute("SELECT id, kept_id FROM read_parquet($files) WHERE list_contains($tasks, task)",
+                              {"files": files, "tasks": input_tasks(self.split_plan, rank)}).fetchall()
         self._duplicates = dict(rows)
         yield from super().run(data, rank, world_size)
 

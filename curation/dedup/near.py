@@ -40,6 +40,7 @@ from curation.dedup.minhash import (
 )
 from curation.dedup.prose import SHINGLERS
 from curation.io import DATE_TYPE, ParquetSink, task_file, write_table_atomic
+from curation.split import SPLIT_PLAN, input_tasks
 from curation.steps import Described, DropStep, expect_task_files
 from curation.swe.render import SWE_UNIT, change_text
 
@@ -354,11 +355,14 @@ class NearDedupFilter(DropStep):
 
     step = STEP
 
-    def __init__(self, *, removals_folder: str, removed_folder: str, removal_tasks: int = 1):
+    def __init__(self, *, removals_folder: str, removed_folder: str, removal_tasks: int = 1,
+                 split_plan: str | None = None):
         """Removals are document ids; `NearRepoDedupFilter` takes repository keys instead.
-        removal_tasks: how many files the cluster stage wrote (its task count)."""
+        removal_tasks: how many files the cluster stage wrote (its task count); split_plan: the
+        tokenize split (`curation.split`), which says whose removals this task needs."""
         super().__init__(removed_folder=removed_folder)
         self.removals_folder, self.removal_tasks = str(removals_folder), removal_tasks
+        self.split_plan = split_plan
         self._removed: dict | None = None
 
     @classmethod
@@ -367,15 +371,15 @@ class NearDedupFilter(DropStep):
         if "file" not in levels:
             return None
         return cls(removals_folder=near_folders(ctx.layout, "file").removals, removed_folder=ctx.layout.removed,
-                   removal_tasks=cluster_tasks(ctx.config))
+                   removal_tasks=cluster_tasks(ctx.config), split_plan=str(ctx.layout.work / SPLIT_PLAN))
 
     def key(self, doc: Document) -> str:
         return doc.id
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         paths = [str(p) for p in removal_files(self.removals_folder, self.removal_tasks)]
-        rows = duckdb.execute("SELECT id, kept_id, similarity FROM read_parquet($p) WHERE task = $rank",
-                              {"p": paths, "rank": rank}).fetchall()
+        rows = duckdb.execute("SELECT id, kept_id, similarity FROM read_parquet($p) WHERE list_contains($tasks, task)",
+                              {"p": paths, "tasks": input_tasks(self.split_plan, rank)}).fetchall()
         self._removed = {r[0]: (r[1], r[2]) for r in rows}
         yield from super().run(data, rank, world_size)
 
@@ -402,7 +406,7 @@ class NearRepoDedupFilter(NearDedupFilter):
         if "repo" not in near_levels(ctx.config):
             return None
         return cls(removals_folder=near_folders(ctx.layout, "repo").removals, removed_folder=ctx.layout.removed,
-                   removal_tasks=cluster_tasks(ctx.config))
+                   removal_tasks=cluster_tasks(ctx.config), split_plan=str(ctx.layout.work / SPLIT_PLAN))
 
     def key(self, doc: Document) -> str:
         return repo_key(doc.metadata)
