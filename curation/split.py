@@ -38,7 +38,7 @@ SPLIT_TOTALS = "tokenize_totals.json"  # {task: bytes it reads}, for the progres
 def _units(files: list[Path], exact_plan: list[Path]) -> list[tuple[int, int, int, int, int]]:
     """(file, first row, end row, bytes read, bytes kept) of the runs of rows that must stay
     together, in file and row order: the rows of one repository's files, or one document of any
-    other kind. One DuckDB query over the ingest files' `id`, `kind`, `repo`, `size_bytes`
+    other kind. A kept row weighs at least 1 (a row without `size_bytes` still counts). One DuckDB query over the ingest files' `id`, `kind`, `repo`, `size_bytes`
     columns joined with the exact-dedup plan (out of core: the driver holds only the units)."""
     import pyarrow as pa
 
@@ -58,7 +58,7 @@ def _units(files: list[Path], exact_plan: list[Path]) -> list[tuple[int, int, in
             FROM d LEFT JOIN x ON d.id = x.id AND x.task = d.file
             WINDOW w AS (PARTITION BY d.file ORDER BY d.row)),
         u AS (SELECT *, sum(starts) OVER (PARTITION BY file ORDER BY row ROWS UNBOUNDED PRECEDING) AS unit FROM m)
-        SELECT file, min(row), max(row) + 1, sum(size), sum(CASE WHEN dup THEN 0 ELSE size END)
+        SELECT file, min(row), max(row) + 1, sum(size), sum(CASE WHEN dup THEN 0 ELSE greatest(size, 1) END)
         FROM u GROUP BY file, unit ORDER BY file, min(row)""",
         {"files": [str(f) for f in files], **({"plan": [str(p) for p in exact_plan]} if exact_plan else {})}).fetchall()
     con.close()

@@ -153,3 +153,13 @@ def test_repeated_repositories_spread_over_tokenize_tasks_and_shards_do_not_chan
             removed = duckdb.sql(f"SELECT count(*) FROM '{out}/removed/exact_dedup/*.parquet'").fetchall()[0][0]
             assert removed > 0
     assert shards[1] == shards[4] and shards[1]
+
+
+def test_rows_without_a_size_still_spread(tmp_path):
+    """A document without `size_bytes` weighs 1: a file of such rows is still cut into every task."""
+    path = tmp_path / "filtered" / "00000.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"id": [f"d{i}" for i in range(8)], "kind": ["text"] * 8, "repo": ["docs"] * 8,
+                             "size_bytes": pa.array([None] * 8, pa.int64()), "text": ["t"] * 8}), path)
+    plan = plan_split([path], 4)
+    assert plan["kept_bytes"] == [2, 2, 2, 2] and plan["slices"][3] == [[0, 6, 8]]
