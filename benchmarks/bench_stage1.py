@@ -88,7 +88,8 @@ def input_texts(paths: list[str]):
     from curation.load import read_pipeline_config
     from curation.text.inputs import TEXT_INPUT_KINDS, iter_items
 
-    ingest = read_pipeline_config(PIPELINE).ingest  # the limits the pipeline reads with
+    config = read_pipeline_config(PIPELINE)
+    ingest = config.ingest  # the limits the pipeline reads with
     cfg = RepoInput(kind="repos", paths=paths, rev="HEAD", layout="collection")
     batch, size, read = [], 0, 0
     repos, _ = discover_source(cfg, ingest)
@@ -112,7 +113,7 @@ def input_texts(paths: list[str]):
                 batch, size, read = [], 0, 0
     # The pipeline's text inputs (`code_text`, `stdlib_docs`: READMEs, the language reference,
     # stdlib docstrings) are input too: their documents as the readers yield them.
-    for name, inp in sorted(read_pipeline_config(PIPELINE).inputs.items()):
+    for name, inp in sorted(config.inputs.items()):
         if inp.kind in TEXT_INPUT_KINDS:
             for item in iter_items(inp):
                 data = item.text.encode("utf-8", "surrogatepass")

@@ -11,6 +11,8 @@ class Layout:
         self.docs, self.removed, self.dedup, self.tokens = o / "docs", o / "removed", o / "dedup", o / "tokens"
         self.shards, self.stats, self.logs, self.work = o / "shards", o / "stats", o / "logs", o / "work"
         self.filtered = self.work / "filtered"
+        # the tokenize split (curation.split) and the bytes each tokenize task reads (its progress)
+        self.split_plan, self.split_totals = self.work / "tokenize_split.json", self.work / "tokenize_totals.json"
         self.near = self.dedup / "near"
         self.exact = self.dedup / "exact"
         self.run_file = o / "run.json"

@@ -54,7 +54,7 @@ from curation.redact.step import Redact, RedactionLimit
 from curation.repo.step import SyntaxTagger
 from curation.report.memory import PeakMemory
 from curation.schema import ConfigError
-from curation.split import SPLIT_PLAN, SPLIT_TOTALS, SplitDocSource
+from curation.split import SplitDocSource
 from curation.steps import DocSink, StepContext, merged_columns
 from curation.swe.reader import SweReader
 from curation.text.inputs import TextDocsReader
@@ -115,10 +115,10 @@ def recipe(ctx: StepContext) -> list[Run]:
                    MinhashSigner)
     # The tokenize tasks read contiguous row ranges of the ingest files, balanced by the bytes that
     # survive exact dedup (curation.split), not ingest task r's file as task r.
-    source = SplitDocSource(out.filtered, files=tasks, tasks=tasks, plan_file=out.work / SPLIT_PLAN,
-                            totals_file=out.work / SPLIT_TOTALS, exact_folder=out.exact if cfg.dedup.exact else None,
+    source = SplitDocSource(out.filtered, files=tasks, tasks=tasks, plan_file=out.split_plan,
+                            totals_file=out.split_totals, exact_folder=out.exact if cfg.dedup.exact else None,
                             exact_tasks=cfg.dedup.tasks, completions=out.logs / "tokenize" / "completions")
-    curate = build(ctx, source, ProgressMeter(logging_dir=out.logs / "tokenize", totals_file=out.work / SPLIT_TOTALS),
+    curate = build(ctx, source, ProgressMeter(logging_dir=out.logs / "tokenize", totals_file=out.split_totals),
                    NearRepoDedupFilter, ExactDedupFilter, NearDedupFilter,
                    QualityScorer, ScoreThresholdFilter, Decontaminate, TextRouter, SyntaxTagger, RepoAssembler)
     tokenize = build(ctx, TrajectoryTokenizer, TokenizeStep)

@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 
@@ -31,17 +32,14 @@ from curation.io import task_file, write_json_atomic
 from curation.steps import DocSource, expect_task_files
 
 PLAN_VERSION = 1
-SPLIT_PLAN = "tokenize_split.json"  # in OUT/work
-SPLIT_TOTALS = "tokenize_totals.json"  # {task: bytes it reads}, for the progress meter
 
 
 def _units(files: list[Path], exact_plan: list[Path]) -> list[tuple[int, int, int, int, int]]:
     """(file, first row, end row, bytes read, bytes kept) of the runs of rows that must stay
     together, in file and row order: the rows of one repository's files, or one document of any
-    other kind. A kept row weighs at least 1 (a row without `size_bytes` still counts). One DuckDB query over the ingest files' `id`, `kind`, `repo`, `size_bytes`
-    columns joined with the exact-dedup plan (out of core: the driver holds only the units)."""
-    import pyarrow as pa
-
+    other kind; a kept row weighs at least 1 (a row without `size_bytes` still counts). One
+    DuckDB query over the ingest files' `id`, `kind`, `repo`, `size_bytes` columns joined with the
+    exact-dedup plan (out of core: the driver holds only the units)."""
     con = duckdb.connect()
     con.register("ranks", pa.table({"filename": [str(f) for f in files], "file": list(range(len(files)))}))
     removals = ("SELECT DISTINCT id, task FROM read_parquet($plan)" if exact_plan
@@ -117,8 +115,8 @@ class SplitDocSource(DocSource):
     def __init__(self, folder: str | Path, *, files: int, tasks: int, plan_file: str | Path, totals_file: str | Path,
                  exact_folder: str | Path | None = None, exact_tasks: int = 0,
                  completions: str | Path | None = None):
-        """files: ingest tasks (one file each); tasks: tokenize tasks; exact_folder / exact_tasks: the exact-dedup plan
-        (None: no exact dedup, weights are the bytes read); completions: the tokenize run's
+        """files: ingest tasks (one file each); tasks: tokenize tasks; exact_folder / exact_tasks:
+        the exact-dedup plan (None: no exact dedup, weights are the bytes read); completions: the tokenize run's
         completion markers (a run resumed from before the plan existed keeps file r -> task r)."""
         super().__init__(folder)
         self.n_files, self.tasks = files, tasks
@@ -133,14 +131,13 @@ class SplitDocSource(DocSource):
         plan_file = Path(self.plan_file)
         if plan_file.exists():
             return
-        tasks = self.tasks
         files = expect_task_files(self.folder, self.n_files)
         started = self.completions and Path(self.completions).exists() and any(Path(self.completions).iterdir())
         if started:
-            plan = identity_plan(files, tasks)
+            plan = identity_plan(files, self.tasks)
         else:
             exact = expect_task_files(self.exact_folder, self.exact_tasks) if self.exact_folder else None
-            plan = plan_split(files, tasks, exact)
+            plan = plan_split(files, self.tasks, exact)
         write_json_atomic(Path(self.totals_file), {str(r): b for r, b in enumerate(plan["read_bytes"])})
         write_json_atomic(plan_file, plan)
 

@@ -13,13 +13,13 @@ not pay for numba.
 
 from __future__ import annotations
 
+import numpy as np
+
+from curation.decontam.scan import scan
+from curation.repo.parsing import GRAMMARS, language
+
 
 def warm() -> None:
-    import numpy as np
-
-    from curation.decontam.scan import scan
-    from curation.repo.parsing import GRAMMARS, language
-
     # One call compiles the kernel's signature (or loads it from numba's cache): the same
     # argument types every document's scan uses.
     scan("x = 1\n", 13, 8, np.zeros(1 << 10, np.uint8), 54)

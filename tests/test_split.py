@@ -15,7 +15,7 @@ from checks import check_shards
 from conftest import ROOT, run_cli, write_config
 
 from curation.io import ROW_GROUP_ROWS, task_file
-from curation.split import SPLIT_PLAN, SplitDocSource, identity_plan, plan_split
+from curation.split import SplitDocSource, identity_plan, plan_split
 
 
 def _write(folder: Path, rank: int, rows: list[tuple[str, str, str, int]]) -> Path:
@@ -92,8 +92,8 @@ def test_source_reads_its_ranges_across_row_groups(tmp_path):
     assert pq.read_metadata(path).num_row_groups == 3
     plan = {"version": 1, "files": 1, "tasks": 2, "kept_bytes": [1, 1], "read_bytes": [1, 1],
             "slices": [[[0, 5, ROW_GROUP_ROWS + 7]], [[0, ROW_GROUP_ROWS + 7, 2 * ROW_GROUP_ROWS + 100]]]}
-    (tmp_path / SPLIT_PLAN).write_text(json.dumps(plan))
-    source = SplitDocSource(tmp_path / "filtered", files=1, tasks=2, plan_file=tmp_path / SPLIT_PLAN,
+    (tmp_path / "split.json").write_text(json.dumps(plan))
+    source = SplitDocSource(tmp_path / "filtered", files=1, tasks=2, plan_file=tmp_path / "split.json",
                             totals_file=tmp_path / "totals.json")
     first = [d.id for d in source.run(rank=0)]
     second = [d.id for d in source.run(rank=1)]
@@ -106,10 +106,10 @@ def test_a_run_resumed_from_before_the_plan_keeps_file_r_as_task_r(tmp_path):
     completions = tmp_path / "logs" / "tokenize" / "completions"
     completions.mkdir(parents=True)
     (completions / "00001").touch()  # task 1 finished under the old mapping
-    source = SplitDocSource(tmp_path / "filtered", files=3, tasks=3, plan_file=tmp_path / SPLIT_PLAN,
+    source = SplitDocSource(tmp_path / "filtered", files=3, tasks=3, plan_file=tmp_path / "split.json",
                             totals_file=tmp_path / "totals.json", completions=completions)
     source.prepare()
-    plan = json.loads((tmp_path / SPLIT_PLAN).read_text())
+    plan = json.loads((tmp_path / "split.json").read_text())
     assert plan["slices"] == [[[0, 0, 4]], [[1, 0, 4]], [[2, 0, 4]]]
     assert json.loads((tmp_path / "totals.json").read_text()) == {"0": files[0].stat().st_size,
                                                                  "1": files[1].stat().st_size,

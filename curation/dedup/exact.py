@@ -19,7 +19,7 @@ from datatrove.pipeline.base import PipelineStep
 from curation.dedup.keep import KEEP_COLUMNS, KEEP_ORDER_SQL
 from curation.dedup.near import cluster_tasks, near_folders, near_levels, removal_files
 from curation.io import task_file, write_table_atomic
-from curation.split import SPLIT_PLAN, input_tasks
+from curation.split import input_tasks
 from curation.steps import Described, DropStep, expect_task_files
 
 STEP = "exact_dedup"
@@ -123,7 +123,7 @@ class ExactDedupFilter(DropStep):
         if not cfg.dedup.exact:
             return None
         return cls(plan_folder=str(ctx.layout.exact), plan_tasks=cfg.dedup.tasks, removed_folder=ctx.layout.removed,
-                   split_plan=str(ctx.layout.work / SPLIT_PLAN))
+                   split_plan=str(ctx.layout.split_plan))
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         files = [str(f) for f in expect_task_files(self.plan_folder, self.plan_tasks)]

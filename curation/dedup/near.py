@@ -40,7 +40,7 @@ from curation.dedup.minhash import (
 )
 from curation.dedup.prose import SHINGLERS
 from curation.io import DATE_TYPE, ParquetSink, task_file, write_table_atomic
-from curation.split import SPLIT_PLAN, input_tasks
+from curation.split import input_tasks
 from curation.steps import Described, DropStep, expect_task_files
 from curation.swe.render import SWE_UNIT, change_text
 
@@ -371,7 +371,7 @@ class NearDedupFilter(DropStep):
         if "file" not in levels:
             return None
         return cls(removals_folder=near_folders(ctx.layout, "file").removals, removed_folder=ctx.layout.removed,
-                   removal_tasks=cluster_tasks(ctx.config), split_plan=str(ctx.layout.work / SPLIT_PLAN))
+                   removal_tasks=cluster_tasks(ctx.config), split_plan=str(ctx.layout.split_plan))
 
     def key(self, doc: Document) -> str:
         return doc.id
@@ -406,7 +406,7 @@ class NearRepoDedupFilter(NearDedupFilter):
         if "repo" not in near_levels(ctx.config):
             return None
         return cls(removals_folder=near_folders(ctx.layout, "repo").removals, removed_folder=ctx.layout.removed,
-                   removal_tasks=cluster_tasks(ctx.config), split_plan=str(ctx.layout.work / SPLIT_PLAN))
+                   removal_tasks=cluster_tasks(ctx.config), split_plan=str(ctx.layout.split_plan))
 
     def key(self, doc: Document) -> str:
         return repo_key(doc.metadata)
