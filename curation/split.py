@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -34,11 +35,19 @@ from curation.steps import DocSource, expect_task_files
 PLAN_VERSION = 1
 
 
-def _units(files: list[Path], exact_plan: list[Path]) -> list[tuple[int, int, int, int, int]]:
-    """(file, first row, end row, bytes read, bytes kept) of the runs of rows that must stay
-    together, in file and row order: the rows of one repository's files, or one document of any
-    other kind; a kept row weighs at least 1 (a row without `size_bytes` still counts). One
-    DuckDB query over the ingest files' `id`, `kind`, `repo`, `size_bytes` columns joined with the
+class Unit(NamedTuple):
+    """Rows [start, end) of ingest file `file` that stay in one task, and their bytes."""
+
+    file: int
+    start: int
+    end: int
+    size: int  # bytes read
+    kept: int  # bytes that survive exact dedup (a kept row weighs at least 1)
+
+
+def _units(files: list[Path], exact_plan: list[Path]) -> list[Unit]:
+    """The runs of rows that must stay together, in file and row order: the rows of one
+    repository's files, or one document of any other kind. One DuckDB query over the ingest files' `id`, `kind`, `repo`, `size_bytes` columns joined with the
     exact-dedup plan (out of core: the driver holds only the units)."""
     con = duckdb.connect()
     con.register("ranks", pa.table({"filename": [str(f) for f in files], "file": list(range(len(files)))}))
@@ -60,30 +69,30 @@ def _units(files: list[Path], exact_plan: list[Path]) -> list[tuple[int, int, in
         FROM u GROUP BY file, unit ORDER BY file, min(row)""",
         {"files": [str(f) for f in files], **({"plan": [str(p) for p in exact_plan]} if exact_plan else {})}).fetchall()
     con.close()
-    return [tuple(int(v) for v in row) for row in rows]
+    return [Unit(*map(int, row)) for row in rows]
 
 
 def plan_split(files: list[Path], tasks: int, exact_plan: list[Path] | None = None) -> dict:
     """The plan: for each task, its [file, first row, end row] ranges, its kept and read bytes.
     `exact_plan`: the exact-dedup plan files (id, task = the ingest task of a removed document)."""
     units = _units(files, exact_plan or [])
-    total = sum(u[4] for u in units)
+    total = sum(u.kept for u in units)
     slices: list[list[list[int]]] = [[] for _ in range(tasks)]
     kept, read = [0] * tasks, [0] * tasks
     task, done = 0, 0
-    for f, start, end, size, weight in units:
+    for unit in units:
         # Move on when this unit's middle is past the task's share of the cumulative kept bytes:
         # each cut lands at the unit boundary nearest to k * total / tasks.
-        while task < tasks - 1 and done + weight / 2 > (task + 1) * total / tasks:
+        while task < tasks - 1 and done + unit.kept / 2 > (task + 1) * total / tasks:
             task += 1
-        ranges = slices[task]
-        if ranges and ranges[-1][0] == f and ranges[-1][2] == start:
-            ranges[-1][2] = end
+        ranges = slices[task]  # [file, start, end] lists: the plan is JSON
+        if ranges and ranges[-1][0] == unit.file and ranges[-1][2] == unit.start:
+            ranges[-1][2] = unit.end
         else:
-            ranges.append([f, start, end])
-        kept[task] += weight
-        read[task] += size
-        done += weight
+            ranges.append([unit.file, unit.start, unit.end])
+        kept[task] += unit.kept
+        read[task] += unit.size
+        done += unit.kept
     return {"version": PLAN_VERSION, "files": len(files), "tasks": tasks, "slices": slices,
             "kept_bytes": kept, "read_bytes": read}
 
