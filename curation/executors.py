@@ -14,7 +14,10 @@ wrong) for `curate status`.
 datatrove's `LocalPipelineExecutor` runs tasks in a process pool; when a worker process dies (OOM
 killer, `kill -9`), the pool waits for its result forever (CLUSTER_NOTES trap 10). Here every task
 runs in its own process through datatrove's own `_run_for_rank` (logs, stats, completion markers
-unchanged), and a task whose process dies is reported as failed while the others finish.
+unchanged), and a task whose process dies is reported as failed while the others finish. Under
+Ray the same trap holds for datatrove's actor, which forks a pool process per rank: `RayRankWorker`
+runs the rank in the actor itself, so a dead task is a dead actor, which Ray reports and datatrove
+resubmits.
 """
 
 from __future__ import annotations
@@ -331,7 +334,42 @@ def _check_ray_fits(cpus: int, mem_per_cpu_gb: float, address: str) -> None:
     )
 
 
+class RayRankWorker:
+    """The Ray actor that runs a job's ranks, in its own process.
+
+    datatrove's `RankWorker` forks a `multiprocess` pool process per rank and waits on the pool;
+    if that process dies (the kernel's OOM killer picks the process holding the memory, which is
+    that one), the pool waits for its result forever and so does the run (CLUSTER_NOTES trap 10).
+    Here the actor runs `_run_for_rank` itself: a task that dies takes the actor with it, Ray
+    reports a `RayActorError`, and datatrove's loop resubmits the rank. The ranks of one job run
+    one after another; as with the pool, every rank runs and the first error is raised after."""
+
+    def get_node_ip(self) -> str:
+        import ray
+
+        return ray.util.get_node_ip_address()
+
+    def run_for_rank(self, executor_ref, ranks: list[int], node_ips: list[str], node_idx: int) -> PipelineStats:
+        import random
+
+        os.environ["RAY_NODELIST"] = ",".join(node_ips)
+        os.environ["RAY_NODEID"] = str(node_idx)
+        node_rank = -1 if executor_ref.nodes_per_task == 1 else node_idx
+        first = 0 if executor_ref.log_first else 1
+        error = None
+        for rank_id, rank in enumerate(ranks, first):
+            time.sleep(random.randint(0, executor_ref.randomize_start_duration))
+            try:
+                executor_ref._run_for_rank(rank, rank_id, node_rank=node_rank)
+            except Exception as err:  # noqa: BLE001 - raised once every rank has run
+                error = error or err
+        if error is not None:
+            raise error
+        return PipelineStats()
+
+
 def _run_ray(*, name, pipeline, tasks, workers, logging_dir, settings, record) -> dict[int, str]:
+    import datatrove.executor.ray as datatrove_ray
     from datatrove.executor import RayPipelineExecutor
 
     address = _connect_ray(settings.get("ray_address"))
@@ -342,10 +380,14 @@ def _run_ray(*, name, pipeline, tasks, workers, logging_dir, settings, record) -
     executor = RayPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
                                    cpus_per_task=cpus, mem_per_cpu_gb=mem, skip_completed=True)
     problems: dict[int, str] = {}
+    # datatrove's task manager makes its actors from the module's `RankWorker`: ours, for this run.
+    datatrove_worker, datatrove_ray.RankWorker = datatrove_ray.RankWorker, RayRankWorker
     try:
         executor.run()
     except Exception as err:  # noqa: BLE001 - reported per task below
         problems = {r: f"the Ray run failed: {type(err).__name__}: {err}" for r in executor.get_incomplete_ranks()}
+    finally:
+        datatrove_ray.RankWorker = datatrove_worker
     # datatrove's Ray loop only warns "Only 3/4 tasks completed" (CLUSTER_NOTES trap 11).
     for rank in executor.get_incomplete_ranks():
         error = last_error(Path(logging_dir) / "logs" / f"task_{rank:05d}.log")
