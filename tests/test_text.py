@@ -18,6 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
@@ -112,6 +113,51 @@ def test_filter_step_writes_reasons_and_passes_code(tmp_path, rules):
     assert all(by_id[f"spam{i}"]["reason"] in text_planted.SPAM_REASONS for i in range(5))
     assert all(r["step"] == "text_filter" and r["detail"] for r in removed)
     assert set(kept) | set(by_id) == {d.id for d in docs}
+
+
+def _debian_reference(lang: str) -> list[sources.TextItem]:
+    """The Debian Reference in one language (debian-reference-<lang>, its chapters as HTML)."""
+    package = f"debian-reference-{lang}"
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        pytest.skip("apt-get / dpkg-deb are not available: cannot fetch Debian documentation packages")
+    try:
+        root = sources.fetch_debian_packages([package], CACHE / "debian")[package]
+    except RuntimeError as err:
+        pytest.skip(f"cannot fetch {package}: {err}")
+    pages = sorted((root / "usr" / "share" / "debian-reference").glob("*.html"))
+    items = [sources.read_html(page, root, f"deb/{package}") for page in pages]
+    return [it for it in items if it.text.strip()]
+
+
+def test_filter_step_judges_german_and_chinese_by_their_own_rules(tmp_path, rules):
+    """The text filter runs before the quality scorer, so no nl_lang is there yet: the step
+    identifies the language itself (lid.176) when the rule set has per-language overrides, writes
+    it, and the real German and Chinese Debian Reference are judged by de / zh rules. By the English
+    defaults some chapters fail min_stop_words (English function words in German or Chinese prose)."""
+    pages = {lang: _debian_reference(lang) for lang in ("de", "zh-cn")}
+    assert all(len(items) >= 10 for items in pages.values()), {k: len(v) for k, v in pages.items()}
+    english = [check_text(rules, it.text) for items in pages.values() for it in items]
+    assert sum(1 for f in english if f and f[0] == "min_stop_words") >= 3  # what the bug did
+
+    docs = [Document(text=it.text, id=it.id, metadata={"kind": "text", "source": "docs"})
+            for items in pages.values() for it in items]
+    step = TextFileFilter(removed_folder=str(tmp_path / "removed"), rules=rules)
+    assert step.doc_columns() == {"nl_lang": "string", "score_nl_lang_v1": "float64"}
+    step.prepare()  # the driver's part: the verified model path, shipped to the tasks
+    assert step.lid_model and Path(step.lid_model).exists()
+    kept = {d.id: d.metadata for d in step.run(iter(docs))}
+    by_id = {d.id: d.metadata for d in docs}
+    assert {m["nl_lang"] for i, m in by_id.items() if "-de/" in i} == {"de"}
+    assert {m["nl_lang"] for i, m in by_id.items() if "-zh-cn/" in i} == {"zh"}
+    assert all(m["score_nl_lang_v1"] > 0.5 for m in by_id.values())
+    removed = pq.read_table(tmp_path / "removed" / "text_filter").to_pylist() if len(kept) < len(docs) else []
+    assert not [r for r in removed if r["reason"] in ("min_stop_words", "min_words", "max_mean_word_length")], removed
+    assert len(kept) >= len(docs) - 2  # a chapter that is mostly a list may still go, for that reason
+    assert all(r["detail"].endswith(("(de rules)", "(zh rules)")) for r in removed)
+
+    # Without per-language overrides nothing is identified: the defaults apply to every document.
+    plain = rules.model_copy(update={"languages": {}})
+    assert TextFileFilter(removed_folder=None, rules=plain).doc_columns() == {}
 
 
 def _is_toc_page(item: sources.TextItem) -> bool:
@@ -426,6 +472,10 @@ def test_demo_realizes_seventy_thirty_from_index(demo_run):
     assert len(text_sources) >= 2
     removed = pq.read_table(out / "removed" / "text_filter").to_pylist()
     assert removed and all(r["step"] == "text_filter" and r["reason"] for r in removed)
+    # The prose rules chose by each document's language: identified in the ingest run, kept in docs/.
+    langs = dict(duckdb.sql(f"SELECT coalesce(nl_lang, 'none'), count(*) FROM '{out}/docs/**/*.parquet' "
+                            "WHERE kind = 'text' GROUP BY ALL").fetchall())
+    assert "none" not in langs and langs.get("en", 0) > 0.9 * sum(langs.values()), langs
 
 
 def test_stage1_ships_text_inputs_and_scarce_text_keeps_seventy_thirty():

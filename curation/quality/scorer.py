@@ -125,7 +125,8 @@ class QualityScorer(Described, PipelineStep):
         if self._lid is None:
             self._lid = LanguageIdentifier(self.lid_model)
         if self.langid:
-            texts = [d for d in docs if d.metadata.get("kind") != "code"]
+            # The text filter identified the documents its per-language rules judged: keep that.
+            texts = [d for d in docs if d.metadata.get("kind") != "code" and d.metadata.get("nl_lang") is None]
             for doc, (lang, p) in zip(texts, self._lid.identify([d.text for d in texts])):
                 doc.metadata["nl_lang"], doc.metadata["score_nl_lang_v1"] = lang, p
         if self.langid_comments:
