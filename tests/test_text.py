@@ -121,12 +121,29 @@ def _debian_reference(lang: str) -> list[sources.TextItem]:
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("apt-get / dpkg-deb are not available: cannot fetch Debian documentation packages")
     try:
-        root = sources.fetch_debian_packages([package], CACHE / "debian")[package]
+        items = list(sources.debian_package_items([package], CACHE / "debian"))  # what debian_docs reads
     except RuntimeError as err:
         pytest.skip(f"cannot fetch {package}: {err}")
-    pages = sorted((root / "usr" / "share" / "debian-reference").glob("*.html"))
-    items = [sources.read_html(page, root, f"deb/{package}") for page in pages]
     return [it for it in items if it.text.strip()]
+
+
+def test_debian_docs_reads_manuals_outside_usr_share_doc_and_names_a_package_without_any(tmp_path):
+    """The Debian Reference installs its HTML under usr/share/debian-reference/, not
+    usr/share/doc/: the debian_docs input reads it. A package with no HTML page and no dictd
+    database (GNU hello) is an error naming the package, not an input that silently reads nothing."""
+    from curation.text.inputs import iter_items
+
+    german = _debian_reference("de")
+    assert len(german) >= 10 and all(it.id.startswith("deb/debian-reference-de/usr/share/debian-reference/")
+                                     for it in german)
+    assert {it.id for it in iter_items({"kind": "debian_docs", "packages": ["debian-reference-de"],
+                                        "cache": str(CACHE / "debian")})} >= {it.id for it in german}
+    try:
+        sources.fetch_debian_packages(["hello"], tmp_path)
+    except RuntimeError as err:
+        pytest.skip(f"cannot fetch hello: {err}")
+    with pytest.raises(ValueError, match=r"Debian package hello .* installs no HTML page and no dictd database"):
+        list(iter_items({"kind": "debian_docs", "packages": ["hello"], "cache": str(tmp_path)}))
 
 
 def test_filter_step_judges_german_and_chinese_by_their_own_rules(tmp_path, rules):

@@ -47,11 +47,12 @@ def iter_items(cfg: dict, rank: int = 0, world_size: int = 1) -> Iterator[source
     elif kind == "debian_docs":
         roots = sources.fetch_debian_packages(cfg["packages"], cfg.get("cache") or ".cache/debian-docs")
         for package, root in roots.items():
-            for path in sources.html_files(root / "usr/share/doc"):
+            pages, dictd = sources.debian_package_documents(package, root)
+            for path in pages:
                 if _mine(f"deb/{package}/{path.relative_to(root).as_posix()}", rank, world_size):
                     yield sources.read_html(path, root, f"deb/{package}")
-            if (root / "usr/share/dictd").exists():
-                for item in sources.dictd_items(root / "usr/share/dictd"):
+            if dictd is not None:
+                for item in sources.dictd_items(dictd):
                     if _mine(f"deb/{package}/{item.group}", rank, world_size):
                         yield sources.TextItem(f"deb/{package}/{item.id}", item.text, item.path,
                                                f"deb/{package}/{item.group}")

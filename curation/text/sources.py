@@ -218,11 +218,26 @@ def fetch_debian_packages(packages: list[str], cache_dir: str | Path) -> dict[st
     return roots
 
 
+def debian_package_documents(package: str, root: Path) -> tuple[list[Path], Path | None]:
+    """(HTML pages, dictd folder or None) that an unpacked package installs under usr/share:
+    usr/share/doc/<package>/ for most manuals, usr/share/<name>/ for some (the Debian Reference).
+    Symlinked folders are not followed (a manual linked from usr/share/doc is read once). A package
+    that installs neither is an error naming it: reading nothing from it would go unnoticed."""
+    share = root / "usr" / "share"
+    pages = html_files(share) if share.exists() else []
+    dictd = share / "dictd" if (share / "dictd").exists() else None
+    if not pages and dictd is None:
+        raise ValueError(f"Debian package {package} ({root}) installs no HTML page and no dictd database under "
+                         "usr/share: it is not a documentation package the debian_docs input can read")
+    return pages, dictd
+
+
 def debian_package_items(packages: list[str], cache_dir: str | Path) -> Iterator[TextItem]:
     """The HTML pages and dictd databases that the packages install (fetched first)."""
     for package, root in fetch_debian_packages(packages, cache_dir).items():
-        for path in html_files(root / "usr/share/doc"):
+        pages, dictd = debian_package_documents(package, root)
+        for path in pages:
             yield read_html(path, root, f"deb/{package}")
-        if (root / "usr/share/dictd").exists():
-            for item in dictd_items(root / "usr/share/dictd"):
+        if dictd is not None:
+            for item in dictd_items(dictd):
                 yield TextItem(f"deb/{package}/{item.id}", item.text, item.path, f"deb/{package}/{item.group}")
