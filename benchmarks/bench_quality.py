@@ -88,7 +88,7 @@ def main() -> None:
         texts = [d[0] for d in docs]
         throughput("fastText classifier (predict)", docs,
                    lambda ds: [predict_proba(model, texts[i:i + 256], "code_related") for i in range(0, len(texts), 256)])
-    from curation.quality.langid import LanguageIdentifier, default_cache_dir
+    from curation.langid import LanguageIdentifier, default_cache_dir
 
     lid = default_cache_dir() / "lid.176.ftz"
     if lid.exists():

@@ -229,7 +229,7 @@ def test_code_related_classifier_acceptance(registry_corpus, debian_prose, tmp_p
 def test_language_id_with_lid176(tmp_path):
     from datatrove.data import Document
 
-    from curation.quality.langid import LanguageIdentifier, ensure_lid_model
+    from curation.langid import LanguageIdentifier, ensure_lid_model
     from curation.quality.scorer import QualityScorer
 
     try:

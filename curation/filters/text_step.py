@@ -15,7 +15,7 @@ from datatrove.data import Document
 
 from curation.config.text import TextFilterConfig  # noqa: F401  (the section this step applies)
 from curation.filters.text_rules import TextRuleSet, check_text
-from curation.quality.langid import LanguageIdentifier, ensure_lid_model
+from curation.langid import LanguageIdentifier, ensure_lid_model
 from curation.steps import DropStep
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from curation.langid import LanguageIdentifier
 from curation.quality import heuristics
 from curation.quality.fasttext_train import predict_proba, sidecar_path
-from curation.quality.langid import LanguageIdentifier
 from curation.steps import Described
 
 BATCH = 256  # fastText predicts a list in one call; batching amortises the Python overhead

@@ -19,9 +19,9 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from curation.langid import default_cache_dir
 from curation.quality import seeds
 from curation.quality.fasttext_train import LabelledDoc
-from curation.quality.langid import default_cache_dir
 
 TEXT_SUFFIXES = {".md", ".rst", ".txt", ".html", ".htm", ".rdoc", ".pod", ".adoc", ".tex", ""}
 
@@ -54,7 +54,7 @@ def read_source(spec: str, label: str | None, *, text_key: str = "text", label_k
 
 
 def _text_source(spec: str, label: str | None) -> Iterator[LabelledDoc]:
-    from curation.quality.langid import default_cache_dir
+    from curation.langid import default_cache_dir
     from curation.text.chunks import chunks
     from curation.text.inputs import iter_items
 

