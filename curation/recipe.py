@@ -78,6 +78,12 @@ class Run:
         for step in self.steps:
             step.prepare()
 
+    def prepare_ahead(self) -> None:
+        """The prepare() of the steps that need nothing from earlier runs (`Described.prepare_ahead`)."""
+        for step in self.steps:
+            if getattr(step, "prepare_ahead", False):
+                step.prepare()
+
     def finish(self) -> None:
         for step in self.steps:
             step.finish(self.tasks)

@@ -6,6 +6,9 @@ A step is a datatrove `PipelineStep` that also describes itself, so the recipe
     from_config(ctx)   the step built from its typed config section, or None when that section
                        turns it off; no side effects (the recipe is also built to list stages)
     prepare()          driver-side work just before its run starts (e.g. a task plan)
+    prepare_ahead      True when prepare() reads only the config, never an earlier run's output:
+                       the driver then starts it in the background while earlier runs execute
+                       (prepare() must be idempotent: it is called again, cheaply, before its run)
     finish(tasks)      driver-side work once its run is done and checked (e.g. a merged report)
     outputs()          folders that must hold one `{rank:05d}.parquet` per task of its run
     files()            single files its run must leave
@@ -50,6 +53,8 @@ class StepContext:
 
 class Described:
     """The self-description every recipe step has (defaults: no outputs, no columns)."""
+
+    prepare_ahead: ClassVar[bool] = False
 
     @classmethod
     def from_config(cls, ctx: StepContext):

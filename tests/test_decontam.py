@@ -355,7 +355,10 @@ def test_from_config_builds_the_index_once_in_work(tmp_path):
     assert step.action == "cut" and Path(step.index_path) == tmp_path / "work" / "decontam_index.npz"
     assert not Path(step.index_path).exists(), "building the recipe has no side effects"
     step.prepare()  # the driver, before the run starts
-    assert step.index.summary()["items"] == {"cruxeval": 800}
+    summary = step.index.summary()
+    assert summary["items"] == {"cruxeval": 800}
+    assert summary["raw_ngrams"] == np.unique(step.index.raw_keys).size > 1000
+    assert summary["normalized_ngrams"] == np.unique(step.index.norm_keys).size > 1000
     assert len(pickle.dumps(step)) < 100_000  # tasks get the index path, not the loaded index
     missing = DecontaminateConfig(benchmarks_dir=str(tmp_path / "nowhere"), require_builtin=True)
     Path(step.index_path).unlink()

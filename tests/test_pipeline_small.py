@@ -5,12 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import duckdb
 import pytest
 from checks import accounted_ids, check_shards, expected_ids_of_collection
 from conftest import ROOT, run_cli, write_config
+from datatrove.pipeline.base import PipelineStep
+
+from curation.layout import Layout
+from curation.pipeline import execute
+from curation.recipe import Run
+from curation.steps import Described
 
 
 def make_collection(root: Path) -> Path:
@@ -257,3 +264,61 @@ def test_ingest_tasks_start_heaviest_first(tmp_path):
     big = next(rank for rank, names in enumerate(assignment) if names == ["big"])
     order = heaviest_first([0, 1, 2, 3], [reader])
     assert order[0] == big and sorted(order) == [0, 1, 2, 3]
+
+
+# Module state, not step attributes: the executor deep-copies the steps of every task.
+_AHEAD = {"ready": threading.Event(), "seen": [], "fail": False}
+
+
+class _Waits(Described, PipelineStep):
+    """A first-stage step whose task blocks until a later stage's early prepare has run."""
+
+    name = "waits"
+
+    def run(self, data=None, rank=0, world_size=1):
+        if not _AHEAD["ready"].wait(30):
+            raise TimeoutError("the later stage's prepare() did not run while this stage ran")
+        _AHEAD["seen"].append(("first stage ran", rank))
+        yield from data or []
+
+
+class _Ahead(Described, PipelineStep):
+    name = "ahead"
+    prepare_ahead = True
+
+    def prepare(self):
+        _AHEAD["seen"].append(("prepare", threading.current_thread().name.split("_")[0]))
+        if _AHEAD["fail"]:
+            raise FileNotFoundError("benchmarks: no such folder")
+        _AHEAD["ready"].set()
+
+    def run(self, data=None, rank=0, world_size=1):
+        _AHEAD["seen"].append(("second stage ran", rank))
+        yield from data or []
+
+
+def test_a_later_stage_prepares_while_the_first_stage_runs_and_its_error_stops_the_run_there(tmp_path):
+    """`prepare_ahead` steps (the decontamination index) prepare on a driver thread during the earlier
+    stages: the first stage's task (run in the driver: one worker) only finishes once that happened.
+    Its error is raised when its own stage starts: the earlier stage is complete, the later one never
+    ran."""
+    seen = _AHEAD["seen"]
+    _AHEAD["ready"].clear()
+    seen.clear()
+    layout = Layout(tmp_path / "out")
+    execute([Run("first", 1, 1, [_Waits()]), Run("second", 1, 1, [_Ahead()])], layout, progress=lambda _line: None)
+    assert seen == [("prepare", "prepare-ahead"), ("first stage ran", 0), ("prepare", "MainThread"),
+                    ("second stage ran", 0)], seen
+
+    seen.clear()
+    _AHEAD["fail"] = True  # the ready event stays set: nothing waits, the failing prepare raises
+    layout = Layout(tmp_path / "failing")
+    try:
+        with pytest.raises(FileNotFoundError, match="benchmarks: no such folder"):
+            execute([Run("first", 1, 1, [_Waits()]), Run("second", 1, 1, [_Ahead()])], layout,
+                    progress=lambda _line: None)
+    finally:
+        _AHEAD["fail"] = False
+    assert ("first stage ran", 0) in seen and ("second stage ran", 0) not in seen, seen
+    assert (layout.logs / "first" / "completions" / "00000").exists()
+    assert not (layout.logs / "second" / "completions").exists()

@@ -80,7 +80,7 @@ class BenchmarkIndex:
         for b in self.benchmarks:
             per[b] = per.get(b, 0) + 1
         return {"n": self.n, "short_n": self.short_n, "items": per, "segments": int(self.seg_item.size),
-                "raw_ngrams": int(np.unique(self.raw_keys).size), "normalized_ngrams": int(np.unique(self.norm_keys).size),
+                "raw_ngrams": _distinct_sorted(self.raw_keys), "normalized_ngrams": _distinct_sorted(self.norm_keys),
                 "short_segments": int((self.seg_short_total > 0).sum()),
                 "unmatchable_segments": int(((self.seg_raw_total == 0) & (self.seg_norm_total == 0)
                                              & (self.seg_short_total == 0)).sum()),
@@ -170,6 +170,11 @@ def _drop_frequent(sets: list[np.ndarray], seg_item: np.ndarray, benchmarks: lis
     frequent = np.unique(h[group_start[counts > max_items]])
     keep = ~np.isin(hashes, frequent)
     return np.split(hashes[keep], np.cumsum([k.sum() for k in np.split(keep, np.cumsum(sizes)[:-1])])[:-1])
+
+
+def _distinct_sorted(keys: np.ndarray) -> int:
+    """Distinct values of a sorted array (postings keys are sorted: np.unique would sort again)."""
+    return int(keys.size and 1 + np.count_nonzero(keys[1:] != keys[:-1]))
 
 
 def _postings(sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -55,6 +55,7 @@ def prepare_index(cfg: DecontaminateConfig, work_dir: str | Path, *, config_path
 
 class Decontaminate(DropStep):
     step = STEP
+    prepare_ahead = True  # the index comes from the benchmarks alone: built while ingest runs
     columns = {"decontam_matches": "int64", "decontam_cut_chars": "int64", "decontam_items": "list<string>"}
 
     def __init__(self, *, removed_folder: str, index_path: str, report_folder: str, action: str = "drop",
