@@ -142,10 +142,9 @@ def execute(runs: list[Run], layout: Layout, *, executor: dict | None = None,
 
 def _prepare_ahead(runs: list[Run], layout: Layout) -> dict[str, Future]:
     """Start, on one background thread of the driver, the prepare() that later runs can do before
-    their inputs exist (e.g. the decontamination index, ~1.3 s on one core that the first stage
-    leaves idle at its end). Only runs with tasks left; an error is raised when its run starts."""
-    todo = [run for run in runs if any(getattr(step, "prepare_ahead", False) for step in run.steps)
-            and incomplete_ranks(str(layout.logs / run.name), run.tasks)]
+    their inputs exist (e.g. the decontamination index, ~1.3 s that would otherwise delay the start
+    of its stage). Only runs with tasks left; an error is raised when its run starts."""
+    todo = [run for run in runs if run.ahead_steps() and incomplete_ranks(str(layout.logs / run.name), run.tasks)]
     if not todo:
         return {}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare-ahead")

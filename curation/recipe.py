@@ -78,11 +78,13 @@ class Run:
         for step in self.steps:
             step.prepare()
 
+    def ahead_steps(self) -> list:
+        """The steps whose prepare() needs nothing from earlier runs (`Described.prepare_ahead`)."""
+        return [step for step in self.steps if getattr(step, "prepare_ahead", False)]
+
     def prepare_ahead(self) -> None:
-        """The prepare() of the steps that need nothing from earlier runs (`Described.prepare_ahead`)."""
-        for step in self.steps:
-            if getattr(step, "prepare_ahead", False):
-                step.prepare()
+        for step in self.ahead_steps():
+            step.prepare()
 
     def finish(self) -> None:
         for step in self.steps:
