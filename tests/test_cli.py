@@ -121,8 +121,8 @@ def _small_config(tmp_path, **changes) -> dict:
     ({"filters": "missing/rules.yaml"}, "filters: missing/rules.yaml", "no such file"),
     ({"quality": {"heuristic": True, "thresholds": {"score_code_heuristc_v1": {"min": 0.2}}}},
      "quality.thresholds: score_code_heuristc_v1", "no step of this pipeline writes such a column"),
-    ({"quality": {"heuristic": True, "thresholds": {"score_code_heuristic_v1": {"min": 0.9, "max": 0.1}}}},
-     "quality.thresholds.score_code_heuristic_v1", "min 0.9 is above max 0.1"),
+    ({"quality": {"heuristic": True, "thresholds": {"score_code_heuristic_v2": {"min": 0.9, "max": 0.1}}}},
+     "quality.thresholds.score_code_heuristic_v2", "min 0.9 is above max 0.1"),
 ])
 def test_a_wrong_reference_fails_before_any_stage(tmp_path, change, where, why):
     """A typo in the mixture, a missing rule set or a bad threshold: `curate run` stops at once,

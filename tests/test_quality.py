@@ -60,6 +60,23 @@ def test_syntax_error_lowers_score():
     assert bad.score < good.score - 0.1
 
 
+def test_c_and_cpp_get_no_syntax_verdict_but_other_grammars_do():
+    """v2: tree-sitter judges C and C++ without a preprocessor, so they are not syntax-checked;
+    the same broken braces in Java and Go still cost."""
+    pytest.importorskip("tree_sitter_java")
+    body = "int add(int a, int b) {\n  return a + b;\n}\n"
+    broken = body.replace("{", "{{", 1)
+    for lang in ("c", "cpp"):
+        s = heuristics.score_code(broken * 5, lang)
+        assert s.signals["syntax_checked"] == 0.0 and s.signals["syntax_error"] == 0.0
+        assert s.score == heuristics.score_code(body * 5, lang).score
+    java = "class A {\n  int add(int a, int b) {\n    return a + b;\n  }\n}\n" * 5
+    s = heuristics.score_code(java.replace("{", "{{", 1), "java")
+    assert s.signals["syntax_checked"] == 1.0 and s.signals["syntax_error"] == 1.0
+    assert s.score < heuristics.score_code(java, "java").score
+    assert heuristics.SCORE_KEY == "score_code_heuristic_v2"
+
+
 def test_c_family_doc_comments_count():
     documented = "/** Adds two numbers. */\nint add(int a, int b) {\n  return a + b; // sum\n}\n" * 5
     bare = "int add(int a, int b) {\n  return a + b;\n}\n" * 5
@@ -150,9 +167,9 @@ def test_scorer_writes_versioned_scores_and_never_drops(tmp_path):
 
     docs = list(QualityScorer(heuristic=True).run(iter(_code_docs())))
     assert [d.id for d in docs] == ["documented", "bare_broken", "prose"]
-    assert docs[0].metadata["score_code_heuristic_v1"] > docs[1].metadata["score_code_heuristic_v1"]
-    assert docs[1].metadata["signals_code_heuristic_v1"]["is_test"] == 1.0
-    assert "score_code_heuristic_v1" not in docs[2].metadata
+    assert docs[0].metadata["score_code_heuristic_v2"] > docs[1].metadata["score_code_heuristic_v2"]
+    assert docs[1].metadata["signals_code_heuristic_v2"]["is_test"] == 1.0
+    assert "score_code_heuristic_v2" not in docs[2].metadata
 
 
 def test_yaml_threshold_changes_what_is_kept(tmp_path):
@@ -166,13 +183,13 @@ def test_yaml_threshold_changes_what_is_kept(tmp_path):
         scored = QualityScorer(heuristic=True).run(iter(_code_docs()))
         return [d.id for d in step.run(scored)]
 
-    assert kept("thresholds: {score_code_heuristic_v1: {min: 0.1}}") == ["documented", "bare_broken", "prose"]
-    assert kept("thresholds: {score_code_heuristic_v1: {min: 0.7}}") == ["documented", "prose"]
-    assert kept("thresholds: {signals_code_heuristic_v1.is_test: {max: 0}}") == ["documented", "prose"]
+    assert kept("thresholds: {score_code_heuristic_v2: {min: 0.1}}") == ["documented", "bare_broken", "prose"]
+    assert kept("thresholds: {score_code_heuristic_v2: {min: 0.7}}") == ["documented", "prose"]
+    assert kept("thresholds: {signals_code_heuristic_v2.is_test: {max: 0}}") == ["documented", "prose"]
     import pyarrow.parquet as pq
 
     removed = pq.read_table(tmp_path / "removed" / "quality" / "00000.parquet").to_pylist()
-    assert [(r["id"], r["reason"]) for r in removed] == [("bare_broken", "signals_code_heuristic_v1.is_test:above_max")]
+    assert [(r["id"], r["reason"]) for r in removed] == [("bare_broken", "signals_code_heuristic_v2.is_test:above_max")]
 
 
 def test_bad_threshold_names_the_key():

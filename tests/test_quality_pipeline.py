@@ -26,13 +26,13 @@ def run(tmp, name, telechat3, thresholds):
 def runs(tmp_path_factory, telechat3):
     tmp = tmp_path_factory.mktemp("quality")
     return (run(tmp, "all", telechat3, {}),
-            run(tmp, "good", telechat3, {"score_code_heuristic_v1": {"min": 0.75, "kinds": ["code"]}}))
+            run(tmp, "good", telechat3, {"score_code_heuristic_v2": {"min": 0.75, "kinds": ["code"]}}))
 
 
 def test_scores_are_columns_of_docs(runs):
     everything, _ = runs
-    rows = duckdb.sql(f"SELECT count(*), min(score_code_heuristic_v1), max(score_code_heuristic_v1), "
-                      f"count(signals_code_heuristic_v1) FROM '{everything}/docs/*.parquet' WHERE kind = 'code'"
+    rows = duckdb.sql(f"SELECT count(*), min(score_code_heuristic_v2), max(score_code_heuristic_v2), "
+                      f"count(signals_code_heuristic_v2) FROM '{everything}/docs/*.parquet' WHERE kind = 'code'"
                       ).fetchall()[0]
     n, low, high, with_signals = rows
     assert n > 50 and 0 <= low < 0.75 < high <= 1 and with_signals == n
@@ -42,8 +42,8 @@ def test_a_yaml_threshold_changes_what_is_kept(runs):
     everything, good = runs
     con = duckdb.connect()
     below = {r[0] for r in con.execute(f"SELECT id FROM '{everything}/docs/*.parquet' "
-                                       "WHERE score_code_heuristic_v1 < 0.75").fetchall()}
+                                       "WHERE score_code_heuristic_v2 < 0.75").fetchall()}
     kept = {r[0] for r in con.execute(f"SELECT id FROM '{good}/docs/*.parquet'").fetchall()}
     removed = dict(con.execute(f"SELECT id, reason FROM '{good}/removed/quality/*.parquet'").fetchall())
     assert below and set(removed) == below and kept.isdisjoint(below)
-    assert set(removed.values()) == {"score_code_heuristic_v1:below_min"}
+    assert set(removed.values()) == {"score_code_heuristic_v2:below_min"}

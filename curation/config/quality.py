@@ -1,9 +1,9 @@
 """Config of scoring and score thresholds (`quality:` of a pipeline; thresholds also in rule sets).
 
     thresholds:
-      score_code_heuristic_v1: {min: 0.3}
+      score_code_heuristic_v2: {min: 0.3}
       score_code_text_v1: {min: 0.5, kinds: [text]}
-      signals_code_heuristic_v1.is_test: {max: 0}
+      signals_code_heuristic_v2.is_test: {max: 0}
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class QualityModel(StrictModel):
 class QualityConfig(StrictModel):
     """Scores are metadata (`score_<name>_v<N>` columns of docs/); thresholds decide."""
 
-    heuristic: bool = Field(True, description="score_code_heuristic_v1 for code files")
+    heuristic: bool = Field(True, description="score_code_heuristic_v2 for code files")
     models: dict[str, QualityModel] = Field(default_factory=dict, description="name -> fastText model")
     langid: bool = Field(False, description="nl_lang / score_nl_lang_v1 for text documents (lid.176)")
     langid_comments: bool = Field(False, description="comment_lang / score_comment_lang_v1 for code")

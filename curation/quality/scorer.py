@@ -3,8 +3,8 @@
 A scorer never drops: it writes floats under versioned names and forwards every document.
 Deciding is for `ScoreThresholdFilter` and the mixture, with thresholds from YAML.
 
-    score_code_heuristic_v1    code documents (kind == "code"), see heuristics.py
-    signals_code_heuristic_v1  the signals behind it (dict of floats)
+    score_code_heuristic_v2    code documents (kind == "code"), see heuristics.py
+    signals_code_heuristic_v2  the signals behind it (dict of floats)
     score_<name>_v<N>          each fastText model: P(its positive label); N from the model's
                                sidecar `<model>.json` (written by `curate train-quality`)
     nl_lang, score_nl_lang_v1  language of text documents (lid.176) and its confidence

@@ -1,9 +1,9 @@
 """Keep or drop documents by score thresholds from YAML (scorers score; this decides).
 
     thresholds:                               # in a filter rule set or a pipeline config
-      score_code_heuristic_v1: {min: 0.3}
+      score_code_heuristic_v2: {min: 0.3}
       score_code_text_v1: {min: 0.5, kinds: [text]}
-      signals_code_heuristic_v1.is_test: {max: 0}
+      signals_code_heuristic_v2.is_test: {max: 0}
 
 A dotted key reads into a dict-valued score (the signals). A document without the score is kept
 (`missing: keep`, the default) or dropped (`missing: drop`): a text document has no heuristic code
