@@ -21,6 +21,38 @@ import pyarrow.parquet as pq
 # Fixed writer settings: the same rows give the same bytes on every run.
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True)
 ROW_GROUP_ROWS = 2048
+# Dictionary encoding pays where values repeat (source, lang, license, signal names). On columns
+# whose values are all distinct, and on token ids, it builds a hash table per row group only to
+# fall back to plain: measured on a tokenize task's 4,147 rows, 0.65 -> 0.20 s CPU and a file of
+# 9.0 -> 7.5 MB without it; the docs file of the same task 0.27 -> 0.15 s.
+NO_DICTIONARY = frozenset({"id", "text", "path", "content_hash"})
+
+
+def _leaves(name: str, typ: pa.DataType) -> Iterator[tuple[str, pa.DataType]]:
+    """(Parquet column path, Arrow type) of each leaf column under a field, in the writer's naming."""
+    if pa.types.is_map(typ):
+        yield from _leaves(f"{name}.key_value.key", typ.key_type)
+        yield from _leaves(f"{name}.key_value.value", typ.item_type)
+    elif pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+        yield from _leaves(f"{name}.list.element", typ.value_type)
+    elif pa.types.is_struct(typ):
+        for child in typ:
+            yield from _leaves(f"{name}.{child.name}", child.type)
+    else:
+        yield name, typ
+
+
+def parquet_options(schema: pa.Schema) -> dict:
+    """PARQUET_OPTIONS with dictionary encoding on the columns where it pays: not on
+    `NO_DICTIONARY`, nor on integers inside lists (token ids, masks, cuts)."""
+    keep = []
+    for field in schema:
+        if field.name in NO_DICTIONARY:
+            continue
+        for path, typ in _leaves(field.name, field.type):
+            if not (".list." in path and pa.types.is_integer(typ)):
+                keep.append(path)
+    return {**PARQUET_OPTIONS, "use_dictionary": keep}
 
 # Dates are instants: microseconds, UTC (DuckDB reads them as TIMESTAMP WITH TIME ZONE).
 DATE_TYPE = pa.timestamp("us", tz="UTC")
@@ -123,7 +155,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 def write_table_atomic(table: pa.Table, path: str | Path) -> None:
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTIONS)
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, **parquet_options(table.schema))
 
 
 def write_json_atomic(path: str | Path, data: Any, *, indent: int | None = 1) -> None:
@@ -164,7 +196,7 @@ class ParquetSink:
             self._rank = rank
             path = self._tmp_path()
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(path, self.schema, **PARQUET_OPTIONS)
+            self._writer = pq.ParquetWriter(path, self.schema, **parquet_options(self.schema))
 
     def write(self, item: Any, rank: int = 0) -> None:
         self.open(rank)

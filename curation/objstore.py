@@ -25,7 +25,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.io import PARQUET_OPTIONS, ROW_GROUP_ROWS
+from curation.io import ROW_GROUP_ROWS, parquet_options
 
 
 def is_remote(url: str | Path) -> bool:
@@ -77,7 +77,7 @@ class AtomicUpload:
 def write_table_atomic(table: pa.Table, url: str | Path) -> None:
     """curation.io.write_table_atomic for any URL, with the same writer settings (same bytes)."""
     with AtomicUpload(url) as fh:
-        pq.write_table(table, fh, row_group_size=ROW_GROUP_ROWS, **PARQUET_OPTIONS)
+        pq.write_table(table, fh, row_group_size=ROW_GROUP_ROWS, **parquet_options(table.schema))
 
 
 def duckdb_connect(url: str | Path):
