@@ -185,6 +185,8 @@ def test_char_classes_match_str_methods_on_non_ascii():
     assert s.whitespace_fraction == sum(map(str.isspace, text)) / n
     assert s.digit_fraction == sum(map(str.isdecimal, text)) / n
     assert s.n_bytes == len(text.encode())
+    after = file_stats(text)
+    assert after.whitespace_fraction and after.alnum_fraction == s.alnum_fraction  # the counts of _char_counts
 
 
 def test_evaluate_all_reports_signals(rules):
