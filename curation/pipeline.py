@@ -30,7 +30,7 @@ from curation.load import Pipeline
 from curation.mirror import OutputMirror, stage_inputs
 from curation.progress import ProgressPrinter
 from curation.recipe import Run, recipe
-from curation.report.build import write_report
+from curation.report.build import ReportAhead, write_report
 from curation.schema import ConfigError
 from curation.steps import StepContext
 from curation.tokenize.tokenizer import Tokenizer, load_tokenizer
@@ -61,13 +61,16 @@ def run_pipeline(pipeline: Pipeline, out: str | Path, *, tokenizer: Tokenizer | 
         progress(f"near-dedup: Jaccard >= {near.threshold} over {near.n_grams}-grams, {near.num_perm} permutations "
                  f"-> {bands} bands x {rows} rows")
     start = time.time()
+    report = ReportAhead(layout.out, runs, [layout.docs, layout.removed, layout.tokens, layout.dedup,
+                                            layout.out / "decontamination.json"])
     try:
-        execute(runs, layout, executor=cfg.executor.model_dump(), progress=progress, mirror=mirror)
+        execute(runs, layout, executor=cfg.executor.model_dump(), progress=progress, mirror=mirror,
+                after_run=report.after_run)
     finally:
         if mirror:  # what a failed run leaves (job.json, task logs) is what `curate status` reads
             mirror.push()
     progress(f"\nDone in {time.time() - start:.1f}s\n")
-    json_path, html_path = write_report(layout.out)
+    json_path, html_path = write_report(layout.out, report)
     if mirror:
         mirror.push()
         progress(f"outputs: {mirror.url} (mirror: {mirror.local})")
@@ -126,15 +129,17 @@ def broken_outputs(run: Run) -> dict[int, str]:
 
 
 def execute(runs: list[Run], layout: Layout, *, executor: dict | None = None,
-            progress: Callable[[str], None] = print, mirror: OutputMirror | None = None) -> None:
+            progress: Callable[[str], None] = print, mirror: OutputMirror | None = None,
+            after_run: Callable[[int], None] = lambda index: None) -> None:
     """Run the stages in order; between stages, every task's output is checked. With a mirror,
-    each task uploads its files and then its completion marker; the driver uploads the rest."""
+    each task uploads its files and then its completion marker; the driver uploads the rest.
+    `after_run(i)` is called when run i is done (the report starts its early figures there)."""
     executor = executor or {"kind": "local"}
     if executor["kind"] == "local" and any(run.workers > 1 for run in runs):
         start_forkserver()
     ahead = _prepare_ahead(runs[1:], layout)
     try:
-        _execute(runs, layout, executor=executor, progress=progress, mirror=mirror, ahead=ahead)
+        _execute(runs, layout, executor=executor, progress=progress, mirror=mirror, ahead=ahead, after_run=after_run)
     finally:
         for future in ahead.values():
             future.cancel()  # a failed run does not wait for the work of runs it never reaches
@@ -154,8 +159,8 @@ def _prepare_ahead(runs: list[Run], layout: Layout) -> dict[str, Future]:
 
 
 def _execute(runs: list[Run], layout: Layout, *, executor: dict, progress: Callable[[str], None],
-             mirror: OutputMirror | None, ahead: dict[str, Future]) -> None:
-    for run in runs:
+             mirror: OutputMirror | None, ahead: dict[str, Future], after_run: Callable[[int], None]) -> None:
+    for index, run in enumerate(runs):
         if mirror:
             run.steps.append(mirror.publisher(run.name))
         logging_dir = layout.logs / run.name
@@ -196,3 +201,4 @@ def _execute(runs: list[Run], layout: Layout, *, executor: dict, progress: Calla
             (layout.stats / f"{run.name}.json").write_bytes(stats.read_bytes())
         if mirror:
             mirror.push()
+        after_run(index)

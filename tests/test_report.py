@@ -50,6 +50,8 @@ def report_run(tmp_path_factory, telechat3):
     out = tmp / "out"
     proc = run_cli("run", str(cfg), "--out", str(out))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("report.json", "report.html"):  # the run's report, its early figures drawn ahead
+        shutil.copy(out / name, tmp / f"run_{name}")
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "curation.report", str(out)], capture_output=True, text=True,
                           cwd=ROOT, timeout=600)
@@ -313,3 +315,31 @@ def test_the_demos_report_renders_in_chromium(tmp_path, telechat3):
     assert (out / "report.png").stat().st_size > 10_000
     report = json.loads((out / "report.json").read_text())
     assert report["decontamination"] is not None and report["redaction"], "the demo runs both steps"
+
+
+def test_the_report_a_run_draws_ahead_is_the_report_drawn_afterwards(report_run):
+    """`curate run` computes the figures of docs/, removed/, tokens/ and dedup/ on a thread while
+    scatter and pack run; `curate report` afterwards computes everything in order: same bytes."""
+    for name in ("report.json", "report.html"):
+        assert (report_run.parent / f"run_{name}").read_bytes() == (report_run / name).read_bytes(), name
+
+
+def test_the_early_figures_start_after_the_last_run_writing_their_inputs(report_run, telechat3):
+    from curation.layout import Layout
+    from curation.load import load_pipeline
+    from curation.recipe import StepContext, recipe
+    from curation.report.build import EARLY, ReportAhead
+
+    pipeline = load_pipeline(ROOT / "pipelines" / "stage1_8k.yaml", check_inputs=False)
+    layout = Layout(report_run)
+    runs = recipe(StepContext(pipeline=pipeline, layout=layout, tokenizer_path=str(telechat3), tokenizer_name="t"))
+    ahead = ReportAhead(layout.out, runs, [layout.docs, layout.removed, layout.tokens, layout.dedup])
+    assert [r.name for r in runs][ahead.last:] == ["tokenize", "scatter", "pack"]
+    for index in range(ahead.last):
+        ahead.after_run(index)
+    assert ahead.result() is None  # not started before its inputs are final
+    ahead.after_run(ahead.last)
+    figures, bodies = ahead.result()
+    report = json.loads((report_run / "report.json").read_text())
+    assert set(figures) == set(bodies) == set(EARLY)
+    assert figures == {k: report[k] for k in EARLY}

@@ -169,23 +169,32 @@ def _stages(r: dict) -> str:
     return image(plots.stages(rows), "wall time per stage") + table(summary) + note + "<h3>Time per step</h3>" + table(steps)
 
 
-def render(r: dict) -> str:
-    bodies = {
-        "overview": _overview(r),
-        "funnel": image(plots.funnel(r["funnel"]), "funnel") + table(r["funnel"]),
-        "drops": image(plots.drops(r["drops"]), "drops by reason") + table(r["drops"]) if r["drops"]
-        else absent("nothing was dropped"),
-        "examples": _examples(r),
-        "languages": image(plots.languages(r["languages"]), "languages") + table(r["languages"]),
-        "sources": image(plots.sources(r["sources"]), "token shares") + table(r["sources"]) if r["sources"]
-        else absent("no plan.json or shards/index.json in this run"),
-        "lengths": _lengths(r),
-        "packing": _packing(r),
-        "dedup": _dedup(r),
-        "decontamination": _decontamination(r),
-        "redaction": table(r["redaction"]) if r["redaction"] else absent("no redaction columns in docs/"),
-        "stages": _stages(r),
-    }
+_BODIES = {
+    "overview": _overview,
+    "funnel": lambda r: image(plots.funnel(r["funnel"]), "funnel") + table(r["funnel"]),
+    "drops": lambda r: image(plots.drops(r["drops"]), "drops by reason") + table(r["drops"]) if r["drops"]
+    else absent("nothing was dropped"),
+    "examples": _examples,
+    "languages": lambda r: image(plots.languages(r["languages"]), "languages") + table(r["languages"]),
+    "sources": lambda r: image(plots.sources(r["sources"]), "token shares") + table(r["sources"]) if r["sources"]
+    else absent("no plan.json or shards/index.json in this run"),
+    "lengths": _lengths,
+    "packing": _packing,
+    "dedup": _dedup,
+    "decontamination": _decontamination,
+    "redaction": lambda r: table(r["redaction"]) if r["redaction"] else absent("no redaction columns in docs/"),
+    "stages": _stages,
+}
+
+
+def section_bodies(r: dict, sections) -> dict[str, str]:
+    """The HTML of the given sections, each from its own figure of the report (`r[section]`)."""
+    return {sid: _BODIES[sid](r) for sid in sections}
+
+
+def render(r: dict, bodies: dict[str, str] | None = None) -> str:
+    """The page; `bodies`: sections already drawn (by `section_bodies`, from the same figures)."""
+    bodies = {**section_bodies(r, [sid for sid, _ in SECTIONS if sid not in (bodies or {})]), **(bodies or {})}
     nav = "".join(f'<a href="#{sid}">{e(title.split(":")[0])}</a>' for sid, title in SECTIONS)
     sections = "".join(f'<section id="{sid}"><h2>{e(title)}</h2>{bodies[sid]}</section>' for sid, title in SECTIONS)
     title = f"curation report: {r['overview'].get('pipeline') or r['out']}"
