@@ -386,3 +386,28 @@ def test_fasttext_trains_the_same_model_whatever_the_callers_heap_holds(tmp_path
     assert clean.returncode == 0 and dirty.returncode == 0, (clean.stderr[-2000:], dirty.stderr[-2000:])
     assert clean.stdout == dirty.stdout and clean.stdout.split()[1] == "0.5", (clean.stdout, dirty.stdout)
     assert float(clean.stdout.split()[2]) > 0.9
+
+
+def test_the_first_letter_lookaheads_change_no_verdict_on_real_code():
+    """_DEFINITION and _TEST_CONTENT screen the first letter after the indentation; without the
+    screen they must find the same lines (site-packages Python and JavaScript, the stdlib)."""
+    import sysconfig
+
+    import rich
+
+    plain_def = re.compile(heuristics._DEFINITION.pattern.replace(f"(?=[{heuristics._FIRST_LETTERS}])", "", 1))
+    plain_test = re.compile(heuristics._TEST_CONTENT.pattern.replace("(?=[#@dfiTt])", "", 1), re.M)
+    assert plain_def.pattern != heuristics._DEFINITION.pattern and plain_test.pattern != heuristics._TEST_CONTENT.pattern
+    files = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("**/*.py"))[:400]
+    files += sorted(Path(rich.__file__).parents[1].rglob("*.js"))[:200]
+    lines = matched = tests = 0
+    for f in files:
+        text = f.read_text(encoding="utf-8", errors="replace")
+        for line in text.splitlines():
+            fast, slow = heuristics._DEFINITION.match(line), plain_def.match(line)
+            assert bool(fast) == bool(slow), line
+            lines += 1
+            matched += bool(fast)
+        assert bool(heuristics._TEST_CONTENT.search(text)) == bool(plain_test.search(text)), f
+        tests += bool(plain_test.search(text))
+    assert lines > 50_000 and matched > 1_000 and tests > 10

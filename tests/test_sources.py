@@ -420,16 +420,16 @@ def test_module_is_light_to_import():
 
 
 def test_tree_bytes_sum_what_scan_tree_lists_on_real_packages():
-    """The driver's lean sizing of a folder equals the regular files `_scan_tree` lists, capped."""
+    """The driver's lean sizing of a folder equals the regular files `scan_tree` lists, capped."""
     import stat
 
     import datatrove
     import pyarrow
 
-    from curation.ingest.sources import _scan_tree, _tree_bytes
+    from curation.ingest.walk import scan_tree, tree_bytes
 
     for root in (Path(datatrove.__file__).parent, Path(pyarrow.__file__).parent):
         for cap in (10**4, 10**9):
-            listed = sum(e.size for e in _scan_tree(root)
+            listed = sum(e.size for e in scan_tree(root)
                          if e.st is not None and stat.S_ISREG(e.st.st_mode) and e.size <= cap)
-            assert listed > 0 and _tree_bytes(str(root), cap) == listed
+            assert listed > 0 and tree_bytes(str(root), cap) == listed

@@ -72,15 +72,22 @@ for _langs, _marker in ((_HASH, "#"), (_SLASH, "//"), (_DASH, "--"), (_SEMI, ";"
     LINE_COMMENT.update(dict.fromkeys(_langs, _marker))
 BLOCK_COMMENT_LANGS = frozenset(_SLASH) | {"css", "scss", "less", "sql"}
 
-_DEFINITION = re.compile(
-    r"^\s*(?:export\s+|pub(?:\([^)]*\))?\s+|public\s+|private\s+|protected\s+|static\s+|async\s+|"
-    r"abstract\s+|final\s+|override\s+|inline\s+|virtual\s+)*"
-    r"(?:def|class|func|fn|function|interface|struct|trait|impl|enum|module|sub|fun|object|type\s+\w+\s+(?:struct|interface))\b")
+_MODIFIERS = ("export", r"pub(?:\([^)]*\))?", "public", "private", "protected", "static", "async", "abstract",
+              "final", "override", "inline", "virtual")
+_DEFINES = ("def", "class", "func", "fn", "function", "interface", "struct", "trait", "impl", "enum", "module",
+            "sub", "fun", "object", r"type\s+\w+\s+(?:struct|interface)")
+# After its indentation a definition line starts with one of these letters: the lookahead turns
+# away most lines (`}`, `return`, `x = ...`) before sre tries 27 alternatives on each (the
+# definition scan of the kept code 1.8 -> 1.1 s; the same lines match).
+_FIRST_LETTERS = "".join(sorted({word[0] for word in _MODIFIERS + _DEFINES}))
+_DEFINITION = re.compile(r"^\s*(?=[" + _FIRST_LETTERS + r"])(?:" + "|".join(m + r"\s+" for m in _MODIFIERS) + r")*"
+                         r"(?:" + "|".join(_DEFINES) + r")\b")
 _TEST_PATH = re.compile(
     r"(?:^|/)(?:tests?|testing|__tests__|spec|specs|testdata)/|(?:^|/)test_[^/]*$|_tests?\.[^/.]+$|"
     r"[._-](?:test|spec)\.[^/.]+$|(?:Test|Tests|Spec)\.(?:java|kt|scala|cs|swift|php|groovy)$")
+# (?=[#@dfiTt]): the first characters of the alternatives, as for _DEFINITION.
 _TEST_CONTENT = re.compile(
-    r"^\s*(?:import pytest|from pytest|import unittest|from unittest|#\[test\]|#\[cfg\(test\)\]|@Test\b|"
+    r"^\s*(?=[#@dfiTt])(?:import pytest|from pytest|import unittest|from unittest|#\[test\]|#\[cfg\(test\)\]|@Test\b|"
     r"(?:describe|it|test)\(\s*['\"`]|func Test\w+\(t \*testing\.T\)|TEST(?:_F)?\()", re.M)
 
 
