@@ -17,8 +17,8 @@ VIEWS = {
 }
 
 
-def connect(out: str | Path):
-    """An in-memory DuckDB with one view per output that exists."""
+def connect(out: str | Path, views=None):
+    """An in-memory DuckDB with one view per output that exists (of `views`: all by default)."""
     import duckdb
 
     out = Path(out)
@@ -26,7 +26,7 @@ def connect(out: str | Path):
         raise FileNotFoundError(f"{out}: not an output folder")
     con = duckdb.connect()
     for view, pattern in VIEWS.items():
-        if any(out.glob(pattern)):
+        if (views is None or view in views) and any(out.glob(pattern)):
             glob = str(out / pattern).replace("'", "''")
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{glob}', union_by_name=true)")
     return con

@@ -343,3 +343,16 @@ def test_the_early_figures_start_after_the_last_run_writing_their_inputs(report_
     report = json.loads((report_run / "report.json").read_text())
     assert set(figures) == set(bodies) == set(EARLY)
     assert figures == {k: report[k] for k in EARLY}
+
+
+def test_the_early_figures_never_read_the_shards_pack_is_writing(report_run, tmp_path):
+    """They run while pack writes shards/: a half-written shard (a killed pack task's) must not
+    reach them; the same figures as the finished report."""
+    from curation.report.build import EARLY, early_figures
+
+    out = tmp_path / "out"
+    shutil.copytree(report_run, out)
+    (out / "shards" / "part-09999-00000.parquet").write_bytes(b"half a parquet file")
+    figures, _ = early_figures(out)
+    report = json.loads((report_run / "report.json").read_text())
+    assert figures == {k: report[k] for k in EARLY}

@@ -59,7 +59,9 @@ def build_report(out: str | Path, ready: dict | None = None) -> dict:
 def early_figures(out: str | Path) -> tuple[dict, dict[str, str]]:
     """The `EARLY` figures (plain JSON values) and their drawn sections."""
     out = Path(out)
-    ready = json.loads(json.dumps(_figures(out, figures.open_out(out), EARLY), default=_plain))
+    # Never a view of shards/: pack is writing it (a killed task's half-written file may lie there).
+    con = figures.open_out(out, views=("docs", "removed", "tokens"))
+    ready = json.loads(json.dumps(_figures(out, con, EARLY), default=_plain))
     return ready, section_bodies(ready, EARLY)
 
 

@@ -23,10 +23,11 @@ DEDUP_VIEWS = {
 }
 
 
-def open_out(out: str | Path):
-    """DuckDB over OUT: the views of `curate inspect` plus the dedup outputs."""
+def open_out(out: str | Path, views=None):
+    """DuckDB over OUT: the views of `curate inspect` (of `views`: all by default) plus the dedup
+    outputs."""
     out = Path(out)
-    con = connect(out)
+    con = connect(out, views)
     for view, pattern in DEDUP_VIEWS.items():
         if any(out.glob(pattern)):
             glob = str(out / pattern).replace("'", "''")
