@@ -61,8 +61,7 @@ def run_pipeline(pipeline: Pipeline, out: str | Path, *, tokenizer: Tokenizer | 
         progress(f"near-dedup: Jaccard >= {near.threshold} over {near.n_grams}-grams, {near.num_perm} permutations "
                  f"-> {bands} bands x {rows} rows")
     start = time.time()
-    report = ReportAhead(layout.out, runs, [layout.docs, layout.removed, layout.tokens, layout.dedup,
-                                            layout.out / "decontamination.json"])
+    report = ReportAhead(layout, runs)
     try:
         execute(runs, layout, executor=cfg.executor.model_dump(), progress=progress, mirror=mirror,
                 after_run=report.after_run)

@@ -333,7 +333,7 @@ def test_the_early_figures_start_after_the_last_run_writing_their_inputs(report_
     pipeline = load_pipeline(ROOT / "pipelines" / "stage1_8k.yaml", check_inputs=False)
     layout = Layout(report_run)
     runs = recipe(StepContext(pipeline=pipeline, layout=layout, tokenizer_path=str(telechat3), tokenizer_name="t"))
-    ahead = ReportAhead(layout.out, runs, [layout.docs, layout.removed, layout.tokens, layout.dedup])
+    ahead = ReportAhead(layout, runs)
     assert [r.name for r in runs][ahead.last:] == ["tokenize", "scatter", "pack"]
     for index in range(ahead.last):
         ahead.after_run(index)

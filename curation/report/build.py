@@ -69,20 +69,23 @@ class ReportAhead:
     """Computes `early_figures` on a daemon thread once the last run that writes their inputs is
     done; `write_report(out, ahead)` waits for it (and raises what it raised)."""
 
-    def __init__(self, out: Path, runs: list, inputs: list[Path]):
+    def __init__(self, layout, runs: list):
+        """layout: the run's curation.layout.Layout; runs: its recipe, in order."""
+        inputs = [layout.docs, layout.removed, layout.tokens, layout.dedup, layout.out / "decontamination.json"]
+
         def feeds(run) -> bool:
             return any(p == i or i in p.parents or p in i.parents for p in [*run.outputs(), *run.files()] for i in inputs)
 
-        self.out = out
+        self.out = layout.out
         self.last = max((i for i, run in enumerate(runs) if feeds(run)), default=-1)
-        self.runs = runs
+        self.count = len(runs)
         self._thread: threading.Thread | None = None
         self._result: tuple[dict, dict] | None = None
         self._error: BaseException | None = None
 
     def after_run(self, index: int) -> None:
         """Called by the driver when run `index` is done (or was done before this invocation)."""
-        if index == self.last and self._thread is None and index < len(self.runs) - 1:
+        if index == self.last and self._thread is None and index < self.count - 1:
             self._thread = threading.Thread(target=self._work, name="report-ahead", daemon=True)
             self._thread.start()
 
