@@ -268,3 +268,66 @@ def test_encoded_data_gates_never_rule_out_a_match(registry_corpus):
                 assert passes, f"{name}: the gate rules out a text its pattern matches"
             ruled_out += not passes
         assert matched >= 20 and ruled_out > len(texts) // 2, (name, matched, ruled_out)
+
+
+# -- the compiled pass of FileStats --------------------------------------------------------------
+
+_UNICODE_SPACE = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+
+
+def _python_measures(text: str) -> tuple:
+    """The measures by their Python definitions (str.splitlines, str.split, str.strip, str.is*)."""
+    lines = text.splitlines()
+    stripped = [ln.strip() for ln in lines if ln.strip()]
+    total = sum(map(len, stripped))
+    dup = (total - sum(map(len, set(stripped)))) / total if total else 0.0
+    words = text.split()
+    n = len(text)
+    return (len(lines), max(map(len, lines), default=0), sum(map(len, lines)) / len(lines) if lines else 0.0,
+            sum(1 for ln in lines if len(ln) > 120), len(stripped), round(dup, 12), len(words), sum(map(len, words)),
+            sum(map(str.isspace, text)) / n if n else 0.0, sum(map(str.isdecimal, text)) / n if n else 0.0,
+            sum(map(str.isalnum, text)) / n if n else 0.0)
+
+
+def _compiled_measures(text: str) -> tuple:
+    s = file_stats(text)
+    return (s.n_lines, s.max_line_length, s.mean_line_length, s.long_line_count(120), s.n_nonblank_lines,
+            round(s.dup_line_fraction, 12), s.n_words, s.word_chars, s.whitespace_fraction, s.digit_fraction,
+            s.alnum_fraction)
+
+
+def test_the_compiled_pass_measures_what_python_defines(registry_corpus):
+    """Lines, words, stripped lines, character classes and the run gates of the compiled pass equal
+    their Python definitions: on real files of every language, and on random text made of every
+    Unicode whitespace character, every line break, \\r\\n, lone surrogates and encoded runs."""
+    from curation.filters.gates import _gates
+
+    rng = random.Random(11)
+    files = sorted(p for p in registry_corpus.rglob("*") if p.is_file() and p.stat().st_size < 300_000)
+    texts = [p.read_bytes().decode("utf-8", errors="surrogateescape") for p in rng.sample(files, 1500)]
+    alphabet = _UNICODE_SPACE + list("ab_1é€😀=+/xX0f\\,.{}") + ["\r\n", "\ud800", "0x1f, ", "\\u12ab", "A" * 70]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(4000)]
+    texts += ["", "\n", "\n\n", "a\n", "a\r\nb", "a\rb\r", " \x1f ", "\u3000x\u3000\u2028", "a\x85b"]
+    non_ascii = sum(not t.isascii() for t in texts)
+    assert non_ascii > 1000
+    for text in texts:
+        assert _compiled_measures(text) == _python_measures(text), repr(text[:120])
+        data = text.encode("utf-8", "surrogatepass")
+        s = file_stats(text)
+        for gate in _gates.values():
+            assert s.gate_passes(gate) == gate.may_match(data, lambda: b" ".join(data.split())), repr(text[:120])
+
+
+def test_the_top_ngram_of_a_tie_is_the_longest_whatever_the_hashes():
+    """Two 2-grams tie for most frequent; the longer one's characters count, in every process
+    (Python's hash() is salted per process: an order taken from it would change the value)."""
+    import subprocess
+    import sys
+
+    text = "a b a b xxx yyy xxx yyy q"
+    code = ("from curation.filters.measures import file_stats; "
+            f"print(file_stats({text!r}).top_ngram_fraction(2))")
+    values = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2, 3)}
+    assert values == {f"{6 * 2 / 17}\n"}
+    assert file_stats(text).top_ngram_fraction(2) == 6 * 2 / 17

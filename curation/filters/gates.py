@@ -35,8 +35,12 @@ class RunGate:
     a known ASCII alphabet. One bytes.translate plus a substring search (~1 GB/s) rules most files
     out before sre tries a match at every position (~70-100 MB/s for the encoded-data regexes)."""
 
-    def __init__(self, alphabet: set[int], min_len: int):
+    def __init__(self, alphabet: set[int], min_len: int, slot: int = -1):
+        if any(i >= 0x80 for i in alphabet):
+            raise ValueError("a run gate's alphabet is ASCII")
         self.table = bytes(1 if i in alphabet else 0 for i in range(256))
+        self.min_len = min_len
+        self.slot = slot  # its row in `gate_tables()`, which the compiled pass of FileStats measures
         self.needle = b"\x01" * min_len
         # A pattern that allows any whitespace (hex bytes separated by \s*) would pass on every
         # deep indentation; so screen the text with whitespace runs collapsed to one space, with
@@ -48,8 +52,16 @@ class RunGate:
         return self.needle in (collapsed() if self.collapse else data).translate(self.table)
 
 
-_gates: dict[str, RunGate] = {pattern: RunGate(set(alphabet.encode()), min_len)
-                              for pattern, (alphabet, min_len) in GATES.items()}
+_gates: dict[str, RunGate] = {pattern: RunGate(set(alphabet.encode()), min_len, slot)
+                              for slot, (pattern, (alphabet, min_len)) in enumerate(GATES.items())}
+
+
+def gate_tables() -> tuple[bytes, list[bool], bytes]:
+    """(alphabet rows of every gate in slot order, 256 bytes each; whether each collapses whitespace;
+    the bytes that bytes.split() splits on, as a 256-byte table)."""
+    gates = sorted(_gates.values(), key=lambda g: g.slot)
+    split = bytes(1 if i in _SPLIT_SPACE else 0 for i in range(256))
+    return b"".join(g.table for g in gates), [g.collapse for g in gates], split
 
 
 def run_gate(pattern: re.Pattern) -> RunGate | None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from typing import Callable
 
-from curation.filters.gates import run_gate
+import numpy as np
+
+from curation.filters.gates import RunGate, gate_tables, run_gate
 
 # -- measurements ------------------------------------------------------------------------------
 
@@ -14,7 +17,6 @@ from curation.filters.gates import run_gate
 _ASCII_SPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 _ASCII_DIGIT = b"0123456789"
 _ASCII_ALNUM = _ASCII_DIGIT + b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 # On str, \s is str.isspace, \d is str.isdecimal and [^\W_] is str.isalnum (sre's definitions).
 _SPACE_RUN = re.compile(r"\s+")
 _DIGIT_RUN = re.compile(r"\d+")
@@ -22,11 +24,32 @@ _ALNUM_RUN = re.compile(r"[^\W_]+")
 _HTML_HIDDEN = re.compile(r"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|<[^>]*>",
                           re.IGNORECASE | re.DOTALL)
 _XML_DECLARATION = "<?xml version="
+# Lines over this many characters are "long" for the heuristic score (`long_line_fraction`); the
+# compiled pass counts them.
+LONG_LINE = 120
+_TABLES: tuple | None = None
 
 
-def _count_bytes(data: bytes, members: bytes) -> int:
-    # bytes.translate deletes in one C pass: the shrinkage is the count (10x faster than map(isalnum)).
-    return len(data) - len(data.translate(None, members))
+def _measure(data: bytes) -> tuple:
+    """The compiled pass over `data` (curation.filters.kernel.measure), tables built once."""
+    global _TABLES
+    if _TABLES is None:
+        from curation.filters import kernel as K
+
+        cls = np.zeros(256, np.uint8)
+        for chars, bit in ((_ASCII_SPACE, K.SPACE), (b"\n\r\x0b\x0c\x1c\x1d\x1e", K.BREAK), (_ASCII_DIGIT, K.DIGIT),
+                           (_ASCII_ALNUM, K.ALNUM), (b" \t\n\r\x0b\x0c", K.SPLIT)):
+            cls[list(chars)] |= bit
+        rows, collapse, _ = gate_tables()
+        if len(collapse) > K.MAX_GATES:
+            raise ValueError(f"the compiled pass measures up to {K.MAX_GATES} run gates, not {len(collapse)}")
+        bits = np.zeros(256, np.uint8)
+        for g, row in enumerate(np.frombuffer(rows, np.uint8).reshape(-1, 256)):
+            bits |= (row.astype(np.uint8) << g)
+        raw = sum(1 << g for g, c in enumerate(collapse) if not c)
+        _TABLES = (K.measure, cls, bits, raw)
+    fn, *tables = _TABLES
+    return fn(np.frombuffer(data + b"\0\0\0", np.uint8), len(data), LONG_LINE, *tables)
 
 
 def _count_runs(pattern: re.Pattern, text: str) -> int:
@@ -34,42 +57,54 @@ def _count_runs(pattern: re.Pattern, text: str) -> int:
 
 
 class FileStats:
-    """Measurements of one file. Line statistics are taken at construction (one pass over the lines);
-    character classes, repetition and n-gram signals are computed on first use and cached."""
+    """Measurements of one file. One compiled pass over the UTF-8 bytes (`curation.filters.kernel`,
+    whose docstring gives the exact definitions: `str.splitlines`, `str.split`, `str.strip`,
+    `str.isspace`) takes the line, word, character-class and run-gate measures at construction;
+    repetition and n-gram signals are derived from them on first use and cached."""
 
     def __init__(self, text: str):
         self.text = text
         self.n_chars = len(text)
-        # splitlines, like BigCode: \r\n, lone \r and form feeds end lines too.
-        self.lines = text.splitlines()
-        self.n_lines = len(self.lines)
-        lengths = list(map(len, self.lines))
-        self.max_line_length = max(lengths, default=0)
-        self.mean_line_length = sum(lengths) / self.n_lines if self.n_lines else 0.0
+        self.data = text.encode("utf-8", "surrogatepass")
+        (counts, self._line_hash, self._line_chars, self._word_hash, self._word_chars, non_ascii,
+         self._gate_runs) = _measure(self.data)
+        (self.n_lines, self.max_line_length, sum_len, self._long_lines, space, digit, alnum, _,
+         self.n_nonblank_lines, self.n_words) = counts.tolist()  # nonblank: lines with more than whitespace
+        self.mean_line_length = sum_len / self.n_lines if self.n_lines else 0.0
+        self._ascii_counts = space, digit, alnum
+        self._non_ascii = non_ascii
         self._ngram_cache: dict[tuple[str, int], float] = {}
+
+    @cached_property
+    def lines(self) -> list[str]:
+        """`str.splitlines()`, like BigCode: \\r\\n, lone \\r and form feeds end lines too."""
+        return self.text.splitlines()
+
+    def long_line_count(self, limit: int) -> int:
+        """Lines longer than `limit` characters (`LONG_LINE` of the heuristic at construction)."""
+        if limit == LONG_LINE:
+            return self._long_lines
+        return sum(1 for line in self.lines if len(line) > limit)
+
+    def gate_passes(self, gate: RunGate) -> bool:
+        """`gate.may_match(self.data, ...)`, read off the compiled pass."""
+        return int(self._gate_runs[gate.slot]) >= gate.min_len
 
     @cached_property
     def is_empty(self) -> bool:
         return not self.text or self.text.isspace()
 
-    @cached_property
+    @property
     def n_bytes(self) -> int:
-        return self.n_chars if self.text.isascii() else len(self.data)
-
-    @cached_property
-    def data(self) -> bytes:
-        """The UTF-8 bytes; non-ASCII characters become bytes >= 0x80, outside every ASCII class."""
-        return self.text.encode("utf-8", "surrogatepass")
+        return len(self.data)
 
     @cached_property
     def _char_counts(self) -> tuple[int, int, int]:
-        """(whitespace, decimal digits, alphanumerics); ASCII via bytes, the rest via regex runs."""
-        text, data = self.text, self.data
-        extra = "" if text.isascii() else "".join(_NON_ASCII_RUN.findall(text))
-        space = _count_bytes(data, _ASCII_SPACE)
-        digit = _count_bytes(data, _ASCII_DIGIT)
-        alnum = _count_bytes(data, _ASCII_ALNUM)
-        if extra:
+        """(whitespace, decimal digits, alphanumerics): ASCII counted in the compiled pass, the
+        non-ASCII characters (the pass collects their bytes) by regex runs."""
+        space, digit, alnum = self._ascii_counts
+        if self._non_ascii.size:
+            extra = self._non_ascii.tobytes().decode("utf-8", "surrogatepass")
             space += _count_runs(_SPACE_RUN, extra)
             digit += _count_runs(_DIGIT_RUN, extra)
             alnum += _count_runs(_ALNUM_RUN, extra)
@@ -92,14 +127,10 @@ class FileStats:
 
     @cached_property
     def _alnum_count(self) -> int:
-        """Alphanumerics alone, for callers that need nothing else (the heuristic score): one pass
-        instead of three when `_char_counts` has not run."""
-        if "_char_counts" in self.__dict__:
+        """Alphanumerics alone (the heuristic score needs nothing else)."""
+        if "_char_counts" in self.__dict__ or self._non_ascii.size:
             return self._char_counts[2]
-        count = _count_bytes(self.data, _ASCII_ALNUM)
-        if not self.text.isascii():
-            count += _count_runs(_ALNUM_RUN, "".join(_NON_ASCII_RUN.findall(self.text)))
-        return count
+        return self._ascii_counts[2]
 
     @property
     def alpha_fraction(self) -> float:
@@ -108,36 +139,27 @@ class FileStats:
 
     @cached_property
     def dup_line_fraction(self) -> float:
-        stripped = [line for line in map(str.strip, self.lines) if line]
-        total = sum(map(len, stripped))
+        total = int(self._line_chars.sum())
         if not total:
             return 0.0
-        # Each distinct line counts once; every later copy is duplicate mass (Gopher's
+        # Each distinct stripped line counts once; every later copy is duplicate mass (Gopher's
         # duplicate-line character fraction), so short lines like "}" weigh little.
-        return (total - sum(map(len, set(stripped)))) / total
+        _, first = np.unique(self._line_hash, return_index=True)
+        return (total - int(self._line_chars[first].sum())) / total
 
     @cached_property
     def words(self) -> list[str]:
-        """Whitespace-separated tokens: 5x cheaper than a \\w+ regex, and as good for spotting repeats."""
+        """Whitespace-separated tokens (`str.split()`); the rules read `n_words` and the hashes."""
         return self.text.split()
 
     @cached_property
     def word_chars(self) -> int:
-        return sum(map(len, self.words))
+        return int(self._word_chars.sum())
 
-    @cached_property
-    def _word_hashes(self):
-        import numpy as np
-
-        return np.fromiter(map(hash, self.words), dtype=np.int64, count=len(self.words)).view(np.uint64)
-
-    def _ngram_hashes(self, n: int):
+    def _ngram_hashes(self, n: int) -> np.ndarray:
         """One 64-bit hash per word n-gram (position i covers words i..i+n-1), built with numpy so
-        that no Python code runs per n-gram. Only equality within one file matters, so the
-        per-process salt of hash() is harmless."""
-        import numpy as np
-
-        h = self._word_hashes
+        that no Python code runs per n-gram."""
+        h = self._word_hash
         m = len(h) - n + 1
         grams = h[:m].copy()
         for k in range(1, n):
@@ -146,21 +168,19 @@ class FileStats:
         return grams
 
     def top_ngram_fraction(self, n: int) -> float:
-        """Characters of the most frequent word n-gram times its count, over all word characters."""
+        """Characters of the most frequent word n-gram times its count, over all word characters.
+        Of n-grams tied for most frequent, the longest counts: the value does not depend on hashes."""
         key = ("top", n)
         if key not in self._ngram_cache:
-            import numpy as np
-
             value = 0.0
-            if len(self.words) >= n and self.word_chars:
+            if self.n_words >= n and self.word_chars:
                 grams = self._ngram_hashes(n)
-                ordered = np.sort(grams)
-                starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-                counts = np.diff(np.append(starts, len(ordered)))
-                top = int(counts.argmax())
-                at = int(np.flatnonzero(grams == ordered[starts[top]])[0])
-                gram_chars = sum(map(len, self.words[at:at + n]))
-                value = min(1.0, gram_chars * int(counts[top]) / self.word_chars)
+                _, inverse, counts = np.unique(grams, return_inverse=True, return_counts=True)
+                top = counts.max()
+                ends = np.cumsum(self._word_chars)
+                gram_chars = ends[n - 1:] - np.concatenate(([0], ends[:-n]))
+                longest = int(gram_chars[counts[inverse] == top].max())
+                value = min(1.0, longest * int(top) / self.word_chars)
             self._ngram_cache[key] = value
         return self._ngram_cache[key]
 
@@ -170,10 +190,8 @@ class FileStats:
         positions runs in numpy and ranks repeated blocks the same way.)"""
         key = ("dup", n)
         if key not in self._ngram_cache:
-            import numpy as np
-
             value = 0.0
-            if len(self.words) >= n:
+            if self.n_words >= n:
                 ordered = np.sort(self._ngram_hashes(n))
                 distinct = 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
                 value = 1 - distinct / len(ordered)
@@ -185,9 +203,11 @@ def file_stats(text: str) -> FileStats:
     return FileStats(text)
 
 
-def encoded_runs(text: str, patterns: dict[str, re.Pattern], data: bytes | None = None) -> tuple[int, str, int]:
+def encoded_runs(text: str, patterns: dict[str, re.Pattern], data: bytes | None = None,
+                 screen: Callable[[RunGate], bool] | None = None) -> tuple[int, str, int]:
     """(longest match, its pattern name, characters covered by the union of all matches).
-    `data` (the UTF-8 bytes of `text`) enables the run gates of `RunGate`."""
+    `data` (the UTF-8 bytes of `text`) enables the run gates of `RunGate`; `screen(gate)`, when
+    given, answers them instead (`FileStats.gate_passes`)."""
     spans = []
     longest, longest_name = 0, ""
     collapsed: list[bytes] = []
@@ -199,8 +219,12 @@ def encoded_runs(text: str, patterns: dict[str, re.Pattern], data: bytes | None 
 
     for name, pattern in patterns.items():
         gate = run_gate(pattern)
-        if data is not None and gate is not None and not gate.may_match(data, collapse):
-            continue
+        if gate is not None:
+            if screen is not None:
+                if not screen(gate):
+                    continue
+            elif data is not None and not gate.may_match(data, collapse):
+                continue
         for match in pattern.finditer(text):
             start, end = match.span()
             spans.append((start, end))

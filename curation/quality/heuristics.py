@@ -33,7 +33,7 @@ import re
 import symtable
 from dataclasses import dataclass, field
 
-from curation.filters.measures import file_stats
+from curation.filters.measures import LONG_LINE, file_stats
 from curation.repo.parsing import parse
 
 NAME = "code_heuristic"
@@ -47,7 +47,6 @@ SIGNALS_KEY = f"signals_{NAME}_v{VERSION}"
 # upsampling than the code they test, so they lose a small share only.
 WEIGHTS = {"documentation": 0.35, "syntax": 0.25, "line_shape": 0.2, "size": 0.1, "not_test": 0.1}
 
-LONG_LINE = 120
 # A comment ratio from 10% to 40% is what documented, hand-written code shows; beyond 60%
 # a file is mostly commented-out code or a license header over little code.
 COMMENT_GOOD = (0.10, 0.40)
@@ -260,19 +259,18 @@ def score_code(text: str, lang: str | None, path: str | None = None) -> Heuristi
     # One split into lines for every signal (the filters' FileStats splits the same way).
     stats = file_stats(text)
     lines = stats.lines
-    nonblank = [ln for ln in lines if ln.strip()]
+    nonblank = stats.n_nonblank_lines  # lines with more than whitespace (str.strip)
     if not nonblank:
         return HeuristicScore(0.0, {"lines": 0.0})
     _, comment_idx = _comment_lines(lines, lang, texts=False)
-    comment_ratio = sum(1 for i in comment_idx if lines[i].strip()) / len(nonblank)
+    comment_ratio = sum(1 for i in comment_idx if lines[i].strip()) / nonblank
     n_defs, n_documented = _documented_definitions(lines, lang, comment_idx)
     doc_ratio = n_documented / n_defs if n_defs else 1.0
     checked = syntax_check(text, lang)
     has_error, error_fraction = checked if checked is not None else (False, 0.0)
-    lengths = list(map(len, lines))
-    mean_len = sum(lengths) / len(lengths)
-    max_len = max(lengths)
-    long_fraction = sum(1 for n in lengths if n > LONG_LINE) / len(lengths)
+    mean_len = stats.mean_line_length  # of stats.lines, measured by the compiled pass
+    max_len = stats.max_line_length
+    long_fraction = stats.long_line_count(LONG_LINE) / stats.n_lines
     test = is_test_file(path, text)
     alnum = stats.alnum_fraction  # = share of str.isalnum characters, counted in C
 
@@ -287,7 +285,7 @@ def score_code(text: str, lang: str | None, path: str | None = None) -> Heuristi
         # A parse error anywhere costs half; the rest scales with how much of the file is broken.
         "syntax": 0.5 * (1.0 - min(error_fraction * 5, 1.0)) if has_error else 1.0,
         "line_shape": (1.0 - _ramp(mean_len, 60, 150)) * 0.5 + (1.0 - _ramp(long_fraction, 0.02, 0.3)) * 0.5,
-        "size": _ramp(len(nonblank), 3, 20),
+        "size": _ramp(nonblank, 3, 20),
         "not_test": 0.0 if test else 1.0,
     }
     score = sum(WEIGHTS[k] * v for k, v in components.items())
