@@ -8,11 +8,9 @@ the order of the bytes is kept by the n-gram either way, and per-byte tokens sur
 that splits `})` across lines or adds spaces inside `( )`.
 
 `code_tokens` is the readable definition (one compiled regex); `shingle_hashes` computes the same
-tokens' hashes straight from the UTF-8 bytes with numpy: classify every byte through a lookup
-table, find token boundaries with shifted comparisons, and hash every token at once as a
-polynomial over its bytes taken from one prefix sum. Regex `findall` alone ran ~29 MB/s on code
-here (DESIGN.md "Speed budget"); this path needs a few numpy passes per byte instead. The tests
-check that both give identical hashes.
+tokens' hashes straight from the UTF-8 bytes in one compiled loop (`curation.dedup.kernel`): a
+byte-class lookup, Horner's rule over each token's bytes, fmix64. Regex `findall` alone ran ~29
+MB/s on code here (DESIGN.md "Speed budget"). The tests check that both give identical hashes.
 """
 
 from __future__ import annotations
@@ -23,10 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 
 _MASK64 = (1 << 64) - 1
-# Polynomial base for token hashes; odd, so it is invertible mod 2**64 and a substring's hash can
-# be read off one prefix sum (see _token_hashes).
+# Polynomial base for token hashes (odd).
 _BASE = 0x100000001B3
-_BASE_INV = pow(_BASE, -1, 1 << 64)
 _LEN_MIX = 0x9E3779B97F4A7C15
 # Odd multiplier that chains n token hashes into one shingle hash.
 _CHAIN = 0xC2B2AE3D27D4EB4F
@@ -62,28 +58,6 @@ KEYWORDS = frozenset(
     """.split()
 )
 IDENTIFIER_PLACEHOLDER = "ID"
-
-# Documents longer than this are hashed in slices cut at non-word bytes, so the power tables (16
-# bytes per position, 16 MiB in all) stay bounded whatever the longest file is.
-_SLICE_BYTES = 1 << 20
-
-
-def _powers(base: int, count: int) -> np.ndarray:
-    """base**0 .. base**(count-1) mod 2**64, by repeated doubling of the filled prefix."""
-    out = np.empty(count, dtype=np.uint64)
-    out[0] = 1
-    filled = 1
-    with np.errstate(over="ignore"):
-        while filled < count:
-            step = min(filled, count - filled)
-            out[filled : filled + step] = out[:step] * np.uint64(pow(base, filled, 1 << 64))
-            filled += step
-    return out
-
-
-_POW = _powers(_BASE, _SLICE_BYTES + 1)
-_POW_INV = _powers(_BASE_INV, _SLICE_BYTES + 1)
-
 
 _33 = np.uint64(33)
 _FMIX_1 = np.uint64(0xFF51AFD7ED558CCD)
@@ -133,53 +107,14 @@ _KEYWORD_HASHES = np.array(sorted(token_hash(k.encode()) for k in KEYWORDS), dty
 _PLACEHOLDER_HASH = np.uint64(token_hash(IDENTIFIER_PLACEHOLDER.encode()))
 
 
-def _token_hashes_slice(data: np.ndarray, normalize_identifiers: bool) -> np.ndarray:
-    n = data.size
-    if n == 0:
-        return np.empty(0, dtype=np.uint64)
-    cls = BYTE_CLASS[data]
-    word = cls == WORD
-    punct = cls == PUNCT
-    prev_word = np.empty(n, dtype=bool)
-    prev_word[0] = False
-    prev_word[1:] = word[:-1]
-    next_word = np.empty(n, dtype=bool)
-    next_word[-1] = False
-    next_word[:-1] = word[1:]
-    starts = np.flatnonzero(punct | (word & ~prev_word))
-    ends = np.flatnonzero(punct | (word & ~next_word))
-    with np.errstate(over="ignore"):
-        # prefix[i] = sum_{j<i} byte_j * BASE**-j, so a token's bytes s..e give
-        # (prefix[e+1] - prefix[s]) * BASE**e = sum_j byte_j * BASE**(e-j): its polynomial hash.
-        prefix = np.empty(n + 1, dtype=np.uint64)
-        prefix[0] = 0
-        np.cumsum(data * _POW_INV[:n], out=prefix[1:])
-        poly = (prefix[ends + 1] - prefix[starts]) * _POW[ends]
-        lengths = (ends - starts + 1).astype(np.uint64)
-        hashes = fmix64(poly ^ (lengths * np.uint64(_LEN_MIX)))
-    if normalize_identifiers:
-        identifier = word[starts] & ~IS_DIGIT[data[starts]]
-        identifier &= ~np.isin(hashes, _KEYWORD_HASHES)
-        hashes[identifier] = _PLACEHOLDER_HASH
-    return hashes
-
-
 def token_hashes(text: str | bytes, normalize_identifiers: bool = False) -> np.ndarray:
-    """uint64 hash of every token of `text`, in order, equal to `token_hash` of `code_tokens`."""
+    """uint64 hash of every token of `text`, in order, equal to `token_hash` of `code_tokens`
+    (one compiled pass over the bytes: `curation.dedup.kernel`)."""
+    from curation.dedup import kernel
+
     data = np.frombuffer(_encode(text), dtype=np.uint8)
-    if data.size <= _SLICE_BYTES:
-        return _token_hashes_slice(data, normalize_identifiers)
-    parts, start = [], 0
-    while start < data.size:
-        stop = min(start + _SLICE_BYTES, data.size)
-        if stop < data.size:
-            # Cut just before a non-word byte: tokens never span one, so no token is split.
-            window = np.flatnonzero(BYTE_CLASS[data[start + 1 : stop]] != WORD)
-            if window.size:
-                stop = start + 1 + int(window[-1])
-        parts.append(_token_hashes_slice(data[start:stop], normalize_identifiers))
-        start = stop
-    return np.concatenate(parts)
+    return kernel.token_hashes(data, BYTE_CLASS, IS_DIGIT, _KEYWORD_HASHES, normalize_identifiers, np.uint64(_BASE),
+                               np.uint64(_LEN_MIX), _PLACEHOLDER_HASH)
 
 
 def chain_ngrams(hashes: np.ndarray, n: int) -> np.ndarray:
