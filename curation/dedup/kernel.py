@@ -24,31 +24,28 @@ def token_hashes(buf, byte_class, is_digit, keywords, normalize, base, len_mix, 
     n = buf.size
     out = np.empty(n, np.uint64)
     count = 0
-    i = 0
-    while i < n:
-        c = byte_class[buf[i]]
-        if c == 0:
-            i += 1
+    cur = 0  # class of the token being read: 0 none, 1 word, 2 punctuation (ends at the next byte)
+    start = 0
+    poly = u64(0)
+    for i in range(n + 1):
+        c = byte_class[buf[i]] if i < n else 0  # the end of the text ends the last token
+        if cur == 1 and c == 1:
+            poly = poly * base + u64(buf[i])
             continue
-        s = i
-        poly = u64(0)
-        if c == 1:
-            while i < n and byte_class[buf[i]] == 1:
-                poly = poly * base + u64(buf[i])
-                i += 1
-        else:
-            poly = u64(buf[i])
-            i += 1
-        x = poly ^ (u64(i - s) * len_mix)
-        x ^= x >> s33
-        x *= m1
-        x ^= x >> s33
-        x *= m2
-        x ^= x >> s33
-        if normalize and c == 1 and not is_digit[buf[s]]:
-            p = np.searchsorted(keywords, x)
-            if not (p < keywords.size and keywords[p] == x):
-                x = placeholder
-        out[count] = x
-        count += 1
+        if cur:  # the token [start, i) is complete
+            x = poly ^ (u64(i - start) * len_mix)
+            x ^= x >> s33
+            x *= m1
+            x ^= x >> s33
+            x *= m2
+            x ^= x >> s33
+            if normalize and cur == 1 and not is_digit[buf[start]]:
+                p = np.searchsorted(keywords, x)
+                if not (p < keywords.size and keywords[p] == x):
+                    x = placeholder
+            out[count] = x
+            count += 1
+        cur = c
+        start = i
+        poly = u64(buf[i]) if c else u64(0)
     return out[:count]
