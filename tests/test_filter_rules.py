@@ -291,7 +291,7 @@ def _python_measures(text: str) -> tuple:
 
 def _compiled_measures(text: str) -> tuple:
     s = file_stats(text)
-    return (s.n_lines, s.max_line_length, s.mean_line_length, s.long_line_count(120), s.n_nonblank_lines,
+    return (s.n_lines, s.max_line_length, s.mean_line_length, s.long_lines, s.n_nonblank_lines,
             round(s.dup_line_fraction, 12), s.n_words, s.word_chars, s.whitespace_fraction, s.digit_fraction,
             s.alnum_fraction)
 

@@ -13,6 +13,8 @@ Module-level function, tables passed as arguments: numba reuses its on-disk cach
 import numba
 import numpy as np
 
+from curation.dedup.shingles import SPACE, WORD
+
 u64 = np.uint64
 s33 = u64(33)
 m1, m2 = u64(0xFF51AFD7ED558CCD), u64(0xC4CEB9FE1A85EC53)
@@ -20,26 +22,26 @@ m1, m2 = u64(0xFF51AFD7ED558CCD), u64(0xC4CEB9FE1A85EC53)
 
 @numba.njit(cache=True)
 def token_hashes(buf, byte_class, is_digit, keywords, normalize, base, len_mix, placeholder):
-    """buf: the UTF-8 bytes; byte_class: 0 space, 1 word, 2 punctuation; keywords: sorted hashes."""
+    """buf: the UTF-8 bytes; byte_class: `shingles.BYTE_CLASS`; keywords: sorted hashes."""
     n = buf.size
     out = np.empty(n, np.uint64)
     count = 0
-    cur = 0  # class of the token being read: 0 none, 1 word, 2 punctuation (ends at the next byte)
+    cur = SPACE  # class of the token being read (SPACE: none; a PUNCT token ends at the next byte)
     start = 0
     poly = u64(0)
     for i in range(n + 1):
-        c = byte_class[buf[i]] if i < n else 0  # the end of the text ends the last token
-        if cur == 1 and c == 1:
+        c = byte_class[buf[i]] if i < n else SPACE  # the end of the text ends the last token
+        if cur == WORD and c == WORD:
             poly = poly * base + u64(buf[i])
             continue
-        if cur:  # the token [start, i) is complete
+        if cur != SPACE:  # the token [start, i) is complete
             x = poly ^ (u64(i - start) * len_mix)
             x ^= x >> s33
             x *= m1
             x ^= x >> s33
             x *= m2
             x ^= x >> s33
-            if normalize and cur == 1 and not is_digit[buf[start]]:
+            if normalize and cur == WORD and not is_digit[buf[start]]:
                 p = np.searchsorted(keywords, x)
                 if not (p < keywords.size and keywords[p] == x):
                     x = placeholder
@@ -47,5 +49,5 @@ def token_hashes(buf, byte_class, is_digit, keywords, normalize, base, len_mix, 
             count += 1
         cur = c
         start = i
-        poly = u64(buf[i]) if c else u64(0)
+        poly = u64(buf[i]) if c != SPACE else u64(0)
     return out[:count]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from functools import cached_property
 from typing import Callable
@@ -27,29 +28,32 @@ _XML_DECLARATION = "<?xml version="
 # Lines over this many characters are "long" for the heuristic score (`long_line_fraction`); the
 # compiled pass counts them.
 LONG_LINE = 120
-_TABLES: tuple | None = None
+
+
+@functools.cache
+def _compiled_pass() -> Callable[[np.ndarray, int], tuple]:
+    """curation.filters.kernel.measure with its tables bound, built on first use (numba is heavy:
+    the driver and `curate --help` never load it)."""
+    from curation.filters import kernel as K
+
+    rows, collapse, split = gate_tables()
+    if len(collapse) > K.MAX_GATES:
+        raise ValueError(f"the compiled pass measures up to {K.MAX_GATES} run gates, not {len(collapse)}")
+    cls = np.zeros(256, np.uint8)
+    for chars, bit in ((_ASCII_SPACE, K.SPACE), (b"\n\r\x0b\x0c\x1c\x1d\x1e", K.BREAK), (_ASCII_DIGIT, K.DIGIT),
+                       (_ASCII_ALNUM, K.ALNUM)):
+        cls[list(chars)] |= bit
+    cls[np.frombuffer(split, np.uint8) == 1] |= K.SPLIT  # the gates' own definition of bytes.split()
+    bits = np.zeros(256, np.uint8)
+    for g, row in enumerate(np.frombuffer(rows, np.uint8).reshape(-1, 256)):
+        bits |= row << g
+    raw = sum(1 << g for g, c in enumerate(collapse) if not c)
+    return lambda buf, n: K.measure(buf, n, LONG_LINE, cls, bits, raw)
 
 
 def _measure(data: bytes) -> tuple:
-    """The compiled pass over `data` (curation.filters.kernel.measure), tables built once."""
-    global _TABLES
-    if _TABLES is None:
-        from curation.filters import kernel as K
-
-        cls = np.zeros(256, np.uint8)
-        for chars, bit in ((_ASCII_SPACE, K.SPACE), (b"\n\r\x0b\x0c\x1c\x1d\x1e", K.BREAK), (_ASCII_DIGIT, K.DIGIT),
-                           (_ASCII_ALNUM, K.ALNUM), (b" \t\n\r\x0b\x0c", K.SPLIT)):
-            cls[list(chars)] |= bit
-        rows, collapse, _ = gate_tables()
-        if len(collapse) > K.MAX_GATES:
-            raise ValueError(f"the compiled pass measures up to {K.MAX_GATES} run gates, not {len(collapse)}")
-        bits = np.zeros(256, np.uint8)
-        for g, row in enumerate(np.frombuffer(rows, np.uint8).reshape(-1, 256)):
-            bits |= (row.astype(np.uint8) << g)
-        raw = sum(1 << g for g, c in enumerate(collapse) if not c)
-        _TABLES = (K.measure, cls, bits, raw)
-    fn, *tables = _TABLES
-    return fn(np.frombuffer(data + b"\0\0\0", np.uint8), len(data), LONG_LINE, *tables)
+    """The compiled pass over `data` (3 bytes of padding: the loop looks ahead within a character)."""
+    return _compiled_pass()(np.frombuffer(data + b"\0\0\0", np.uint8), len(data))
 
 
 def _count_runs(pattern: re.Pattern, text: str) -> int:
@@ -68,7 +72,7 @@ class FileStats:
         self.data = text.encode("utf-8", "surrogatepass")
         (counts, self._line_hash, self._line_chars, self._word_hash, self._word_chars, non_ascii,
          self._gate_runs) = _measure(self.data)
-        (self.n_lines, self.max_line_length, sum_len, self._long_lines, space, digit, alnum, _,
+        (self.n_lines, self.max_line_length, sum_len, self.long_lines, space, digit, alnum, _,
          self.n_nonblank_lines, self.n_words) = counts.tolist()  # nonblank: lines with more than whitespace
         self.mean_line_length = sum_len / self.n_lines if self.n_lines else 0.0
         self._ascii_counts = space, digit, alnum
@@ -79,12 +83,6 @@ class FileStats:
     def lines(self) -> list[str]:
         """`str.splitlines()`, like BigCode: \\r\\n, lone \\r and form feeds end lines too."""
         return self.text.splitlines()
-
-    def long_line_count(self, limit: int) -> int:
-        """Lines longer than `limit` characters (`LONG_LINE` of the heuristic at construction)."""
-        if limit == LONG_LINE:
-            return self._long_lines
-        return sum(1 for line in self.lines if len(line) > limit)
 
     def gate_passes(self, gate: RunGate) -> bool:
         """`gate.may_match(self.data, ...)`, read off the compiled pass."""
@@ -146,11 +144,6 @@ class FileStats:
         # duplicate-line character fraction), so short lines like "}" weigh little.
         _, first = np.unique(self._line_hash, return_index=True)
         return (total - int(self._line_chars[first].sum())) / total
-
-    @cached_property
-    def words(self) -> list[str]:
-        """Whitespace-separated tokens (`str.split()`); the rules read `n_words` and the hashes."""
-        return self.text.split()
 
     @cached_property
     def word_chars(self) -> int:

@@ -33,7 +33,7 @@ import re
 import symtable
 from dataclasses import dataclass, field
 
-from curation.filters.measures import LONG_LINE, file_stats
+from curation.filters.measures import file_stats
 from curation.repo.parsing import parse
 
 NAME = "code_heuristic"
@@ -270,7 +270,7 @@ def score_code(text: str, lang: str | None, path: str | None = None) -> Heuristi
     has_error, error_fraction = checked if checked is not None else (False, 0.0)
     mean_len = stats.mean_line_length  # of stats.lines, measured by the compiled pass
     max_len = stats.max_line_length
-    long_fraction = stats.long_line_count(LONG_LINE) / stats.n_lines
+    long_fraction = stats.long_lines / stats.n_lines  # lines over measures.LONG_LINE characters
     test = is_test_file(path, text)
     alnum = stats.alnum_fraction  # = share of str.isalnum characters, counted in C
 
