@@ -13,7 +13,9 @@ Module-level function, tables passed as arguments: numba reuses its on-disk cach
 import numba
 import numpy as np
 
-from curation.dedup.shingles import SPACE, WORD
+# shingles.SPACE and shingles.WORD (shingles imports this module: a literal here, not an import
+# cycle; the equality tests of test_minhash.py hold the two together)
+SPACE, WORD = 0, 1
 
 u64 = np.uint64
 s33 = u64(33)
