@@ -60,7 +60,7 @@ def test_fill_at_each_stage_length(docs, seq_len, repeats):
     fill_but_last = sum(int(r.loss_mask.sum()) for r in rows[:-1]) / ((len(rows) - 1) * seq_len)
     assert fill_but_last >= 0.99, (fill, fill_but_last)
     if seq_len == 8192:
-        assert fill >= 0.985  # ~160 rows: one partly filled row is 0.6%
+        assert fill >= 0.985  # ~120 rows: one partly filled row is 0.8%
     assert packer.split_documents == sum(1 for _, _, ids in stream if len(ids) + 1 > seq_len)
 
 
@@ -111,6 +111,20 @@ def test_split_document_pieces_follow_each_other():
     assert rows[2].input_ids.tolist() == [220, 221, 222, EOS, 100, 101, 102, 103, 104, EOS]
     assert rows[3].cu_seqlens == [0, 3, 10] and rows[3].loss_mask.tolist() == [1] * 3 + [0] * 7
     assert packer.split_documents == 1 and packer.tokens_in == packer.tokens_out == 6 + 24 + 3
+
+
+def test_remainders_of_split_documents_are_placed_before_whole_documents():
+    # With EOS at seq_len 100: whole documents of 46 and 44, split documents of 136 (1 full row and
+    # a remainder of 36) and 225 (2 full rows, remainder 25): 451 tokens, 5 rows at the least. Only
+    # one remainder may lead a row. Longest first alone puts 46 and 44 in one row, 36 in a second,
+    # and 25, barred from that one, opens a sixth row. Remainders first: 36 and 25 lead a row
+    # each, 46 and 44 fill them.
+    docs = [("w46", "s", [5] * 45), ("s136", "s", [6] * 135), ("w44", "s", [7] * 43), ("s225", "s", [8] * 224)]
+    packer = BestFitPacker(seq_len=100, eos_id=EOS, pad_id=PAD, window_rows=100)
+    rows = pack_all(packer, docs)
+    check_rows(rows, 100)
+    assert len(rows) == 5 == math.ceil(packer.tokens_in / 100)
+    assert [r.doc_ids for r in rows] == [["s136"], ["s136", "w46", ""], ["s225"], ["s225"], ["s225", "w44", ""]]
 
 
 def test_same_input_same_rows(docs):
