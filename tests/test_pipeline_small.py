@@ -266,6 +266,46 @@ def test_ingest_tasks_start_heaviest_first(tmp_path):
     assert order[0] == big and sorted(order) == [0, 1, 2, 3]
 
 
+def test_ingest_assignment_plans_for_the_workers_that_run_the_tasks(tmp_path):
+    """4 tasks on 2 workers, one repository of 45 in 156 (the registry corpus's django): equal tasks
+    leave one worker idle at the end; the plan for 2 workers ends when the work is shared evenly."""
+    from curation.ingest.reader import _lpt, _makespan, assign_repos
+
+    class Repo:
+        def __init__(self, name, cost):
+            self.name, self.cost = name, cost
+
+        def cost_hint(self):
+            return self.cost
+
+    repos = [Repo("big", 45)] + [Repo(f"r{k:02d}", c) for k, c in enumerate([14, 13, 12, 11, 10, 9, 9, 8, 7, 6, 5, 4, 3])]
+    total = sum(r.cost for r in repos)
+    def loads(plan):
+        return [sum(r.cost for r in task) for task in plan]
+    equal = _lpt(repos, 4)
+    assert loads(equal) == [45, 39, 36, 36] and _makespan(loads(equal), 2) == 81  # 45 + 36 against 39 + 36
+    plan = assign_repos(repos, 4, workers=2)
+    assert total == 156 and _makespan(loads(plan), 2) == 79  # 78 at best
+    assert sorted(r.name for task in plan for r in task) == sorted(r.name for r in repos)
+    assert all(task == sorted(task, key=lambda r: r.name) for task in plan)
+    # as many workers as tasks, or no worker count: the equal tasks of plain LPT
+    for workers in (4, 8, None):
+        assert [[r.name for r in t] for t in assign_repos(repos, 4, workers)] == \
+               [sorted(r.name for r in t) for t in equal]
+
+
+def test_a_repository_costs_its_bytes_and_a_share_per_file(tmp_path):
+    from curation.ingest.sources import FILE_COST_BYTES, discover_repos
+
+    for name, n in (("many", 50), ("few", 1)):
+        (tmp_path / name).mkdir()
+        for k in range(n):
+            (tmp_path / name / f"f{k}.py").write_text("x" * (5000 // n))
+    repos = {r.name: r for r in discover_repos(tmp_path, layout="collection")}
+    assert repos["many"].size_hint() == repos["few"].size_hint() == 5000
+    assert repos["many"].cost_hint() - repos["few"].cost_hint() == 49 * FILE_COST_BYTES
+
+
 # Module state, not step attributes: the executor deep-copies the steps of every task.
 _AHEAD = {"ready": threading.Event(), "seen": [], "fail": False}
 

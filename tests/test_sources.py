@@ -419,17 +419,18 @@ def test_module_is_light_to_import():
     assert out.stdout.strip() == b"False"
 
 
-def test_tree_bytes_sum_what_scan_tree_lists_on_real_packages():
-    """The driver's lean sizing of a folder equals the regular files `scan_tree` lists, capped."""
+def test_tree_size_sums_what_scan_tree_lists_on_real_packages():
+    """The driver's lean sizing of a folder equals the regular files `scan_tree` lists, capped:
+    their bytes and their count."""
     import stat
 
     import datatrove
     import pyarrow
 
-    from curation.ingest.walk import scan_tree, tree_bytes
+    from curation.ingest.walk import scan_tree, tree_size
 
     for root in (Path(datatrove.__file__).parent, Path(pyarrow.__file__).parent):
         for cap in (10**4, 10**9):
-            listed = sum(e.size for e in scan_tree(root)
-                         if e.st is not None and stat.S_ISREG(e.st.st_mode) and e.size <= cap)
-            assert listed > 0 and tree_bytes(str(root), cap) == listed
+            listed = [e.size for e in scan_tree(root)
+                      if e.st is not None and stat.S_ISREG(e.st.st_mode) and e.size <= cap]
+            assert listed and tree_size(str(root), cap) == (sum(listed), len(listed))

@@ -37,13 +37,15 @@ from curation.ingest.files import (
     is_utf8,
     unsafe_placeholder,
 )
-from curation.ingest.walk import scan_tree, tree_bytes
+from curation.ingest.walk import scan_tree, tree_size
 
 LAYOUTS = ("auto", "repo", "collection")
 # Longest first, so "x.tar.gz" loses ".tar.gz" and not just ".gz".
 ARCHIVE_SUFFIXES = {".tar.gz": "tar", ".tar.bz2": "tar", ".tar.xz": "tar", ".tgz": "tar",
                     ".tar": "tar", ".zip": "zip"}
 EMPTY_GIT_NOTE = "empty repository (no commits)"
+# What a file costs an ingest task beyond its bytes, in bytes (RepoSource.cost_hint).
+FILE_COST_BYTES = 6_000
 
 
 @dataclass
@@ -55,7 +57,7 @@ class RepoSource:
     limits: Limits = field(default_factory=Limits)
     note: str = ""  # why a source yields nothing, e.g. EMPTY_GIT_NOTE
     date: datetime | None = None  # git: the commit (committer) date of rev, UTC; the keep rule prefers newer
-    _size_hint: int | None = field(default=None, init=False, repr=False, compare=False)
+    _size_hint: tuple[int, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def files(self) -> Iterator[RepoFile]:
         """Every file of the source, sorted by path; unreadable ones as drops. Never raises."""
@@ -64,27 +66,41 @@ class RepoSource:
         return readers[self.kind](self)
 
     def size_hint(self) -> int:
-        """Cheap estimate of the bytes files() will yield, for balancing tasks.
+        """Cheap estimate of the bytes files() will yield (the progress ETA, the installed budget).
 
         Files over max_file_bytes are left out: they are never read, so they cost a task nothing.
         Computed once: task assignment asks for it repeatedly.
         """
+        return self._size()[0]
+
+    def cost_hint(self) -> int:
+        """Estimated work of reading this source, in bytes: its bytes plus FILE_COST_BYTES a file,
+        for balancing tasks. Every file costs a task more than its bytes (it is opened, classified,
+        filtered, redacted, hashed and written as a row): measured on the registry corpus, a task
+        of 6,918 files took 1.45x as long as one of 3,081 files and the same bytes."""
+        size, files = self._size()
+        return size + FILE_COST_BYTES * files
+
+    def _size(self) -> tuple[int, int]:
         if self._size_hint is None:
             try:
                 self._size_hint = self._estimate_size()
             except (OSError, SourceError):
-                self._size_hint = 0  # files() will report why it cannot read this source
+                self._size_hint = (0, 0)  # files() will report why it cannot read this source
         return self._size_hint
 
-    def _estimate_size(self) -> int:
+    def _estimate_size(self) -> tuple[int, int]:
+        """(bytes, files)."""
         cap = self.limits.max_file_bytes
         if self.kind == "dir":
-            return tree_bytes(self.location, cap)
+            return tree_size(self.location, cap)
         if self.kind == "git":
-            return sum(e.size for e in _git_tree(self) if e.drop is None and e.size <= cap) if self.rev else 0
+            sizes = [e.size for e in _git_tree(self) if e.drop is None and e.size <= cap] if self.rev else []
+            return sum(sizes), len(sizes)
         if self.kind == "dist":
-            return sum(p.size or 0 for p in _dist_paths(self)[1])
-        return os.path.getsize(self.location)  # archives: compressed size is good enough
+            sizes = [p.size or 0 for p in _dist_paths(self)[1]]
+            return sum(sizes), len(sizes)
+        return os.path.getsize(self.location), 0  # archives: compressed size is good enough; members unlisted
 
 
 # ---- shared by every kind -------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Walking a folder repository with lstat only: its entries (`scan_tree`, what ingest reads) and
-its bytes (`tree_bytes`, how the driver sizes it before any task starts)."""
+its size (`tree_size`, how the driver sizes it before any task starts)."""
 
 from __future__ import annotations
 
@@ -46,11 +46,11 @@ def scan_tree(root: Path) -> list[Entry]:
     return sorted(out)
 
 
-def tree_bytes(root: str, cap: int) -> int:
-    """Bytes of the regular files up to `cap` under root, as `scan_tree` would list them (lstat,
+def tree_size(root: str, cap: int) -> tuple[int, int]:
+    """(bytes, count) of the regular files up to `cap` under root, as `scan_tree` would list them (lstat,
     .git skipped), without building its entries or sorting them: the driver sizes every repository
     before any task starts (0.58 -> 0.18 s for the registry corpus's 19,783 files)."""
-    total, pending = 0, [root]
+    total, files, pending = 0, 0, [root]
     while pending:
         try:
             it = os.scandir(pending.pop())
@@ -67,4 +67,5 @@ def tree_bytes(root: str, cap: int) -> int:
                         pending.append(child.path)
                 elif stat.S_ISREG(st.st_mode) and st.st_size <= cap:
                     total += st.st_size
-    return total
+                    files += 1
+    return total, files
