@@ -318,6 +318,46 @@ def test_the_compiled_pass_measures_what_python_defines(registry_corpus):
             assert s.gate_passes(gate) == gate.may_match(data, lambda: b" ".join(data.split())), repr(text[:120])
 
 
+def _python_repetition(text: str, top_n: int, dup_n: int) -> tuple[float, float, float]:
+    """dup_line_fraction, top_ngram_fraction(top_n), dup_ngram_fraction(dup_n) from the strings."""
+    stripped = [line.strip() for line in text.splitlines()]
+    total, seen, kept = sum(map(len, stripped)), set(), 0
+    for line in stripped:
+        if line not in seen:
+            seen.add(line)
+            kept += len(line)
+    dup_line = (total - kept) / total if total else 0.0
+    words = text.split()
+    chars = sum(map(len, words))
+    top = 0.0
+    if len(words) >= top_n and chars:
+        counts = Counter(tuple(words[i:i + top_n]) for i in range(len(words) - top_n + 1))
+        most = max(counts.values())
+        longest = max(sum(map(len, gram)) for gram, c in counts.items() if c == most)
+        top = min(1.0, longest * most / chars)
+    dup = 0.0
+    if len(words) >= dup_n:
+        grams = [tuple(words[i:i + dup_n]) for i in range(len(words) - dup_n + 1)]
+        dup = 1 - len(set(grams)) / len(grams)
+    return dup_line, top, dup
+
+
+def test_the_repetition_measures_equal_their_definitions_on_strings(registry_corpus):
+    """The compiled repetition measures (sorted hashes of lines and word n-grams) equal the same
+    measures taken on the strings themselves: real files, and texts built to repeat."""
+    rng = random.Random(5)
+    files = sorted(p for p in registry_corpus.rglob("*") if p.is_file() and p.stat().st_size < 200_000)
+    texts = [p.read_bytes().decode("utf-8", errors="surrogateescape") for p in rng.sample(files, 800)]
+    vocab = ["x", "yy", "zzz", "}", "return x;", "\u00e9t\u00e9", "\u3000", "a\u2028b", "\r\n", "\n", " ", "\t"]
+    texts += ["".join(rng.choice(vocab) for _ in range(rng.randint(0, 300))) for _ in range(1500)]
+    texts += ["", "a", "a b", "a b a b xxx yyy xxx yyy q", "x\n" * 50, "  \n\n", "w " * 12]
+    for text in texts:
+        s = file_stats(text)
+        for top_n, dup_n in ((2, 10), (1, 3), (3, 5)):
+            got = (s.dup_line_fraction, s.top_ngram_fraction(top_n), s.dup_ngram_fraction(dup_n))
+            assert got == _python_repetition(text, top_n, dup_n), (repr(text[:80]), top_n, dup_n)
+
+
 def test_the_top_ngram_of_a_tie_is_the_longest_whatever_the_hashes():
     """Two 2-grams tie for most frequent; the longer one's characters count, in every process
     (Python's hash() is salted per process: an order taken from it would change the value)."""
