@@ -24,6 +24,7 @@ from curation.decontam.scan import scan
 from curation.decontam.step import (
     Decontaminate,
     build_index,
+    prepare_index,
     settings_of,
 )
 from curation.decontam.swebench import normalize_repo
@@ -404,3 +405,35 @@ def test_curate_run_drops_a_planted_solution_and_reports_it(tmp_path, items, tel
     assert report["benchmarks"]["humaneval"]["documents"] == 1, report
     kept = duckdb.sql(f"SELECT count(*), sum(decontam_matches) FROM '{out}/docs/*.parquet'").fetchall()[0]
     assert kept[0] > 10 and kept[1] == 0
+
+
+def test_the_index_is_built_once_per_content_and_cached(tmp_path, monkeypatch):
+    """Same benchmarks, settings and code: the second run copies the cached index, byte for byte
+    the one a build writes, without building. A changed setting builds; a broken cached file is
+    rebuilt and replaced; CURATION_CACHE="" caches nothing."""
+    _need_benchmarks()
+    monkeypatch.setenv("CURATION_CACHE", str(tmp_path / "cache"))
+    cfg = DecontaminateConfig(benchmarks_dir=str(BENCHMARKS), builtin=["humaneval", "mbpp"])
+    first = prepare_index(cfg, tmp_path / "run1")
+    [cached] = (tmp_path / "cache" / "decontam").glob("*.npz")
+    assert cached.read_bytes() == first.read_bytes()
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built again")
+
+    real_build = BenchmarkIndex.build
+    monkeypatch.setattr(BenchmarkIndex, "build", no_build)
+    second = prepare_index(cfg, tmp_path / "run2")
+    assert second.read_bytes() == first.read_bytes()
+    assert BenchmarkIndex.load(second).summary() == BenchmarkIndex.load(first).summary()
+    with pytest.raises(AssertionError, match="built again"):
+        prepare_index(cfg.model_copy(update={"n": 12}), tmp_path / "run3")  # another key
+    monkeypatch.setattr(BenchmarkIndex, "build", real_build)
+
+    cached.write_bytes(cached.read_bytes()[:1000])  # truncated: rebuilt, and the cache mended
+    third = prepare_index(cfg, tmp_path / "run4")
+    assert third.read_bytes() == first.read_bytes() == cached.read_bytes()
+
+    monkeypatch.setenv("CURATION_CACHE", "")
+    prepare_index(cfg.model_copy(update={"n": 12}), tmp_path / "run5")
+    assert len(list((tmp_path / "cache" / "decontam").glob("*.npz"))) == 1

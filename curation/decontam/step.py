@@ -38,18 +38,29 @@ DETAIL_MATCHES = 5
 
 def build_index(cfg: DecontaminateConfig, *, benchmarks_dir: Path | None, base: Path | None = None) -> BenchmarkIndex:
     items, notes = load_benchmarks(cfg, benchmarks_dir, base)
-    return BenchmarkIndex.build(items, n=cfg.n, short_n=min(cfg.short_n, cfg.n), fields=cfg.fields, max_item_frequency=cfg.max_item_frequency,
-                                swe_benchmarks={b.name for b in cfg.extra if b.swe}, notes=notes)
+    return BenchmarkIndex.build(items, notes=notes, **_build_params(cfg))
+
+
+def _build_params(cfg: DecontaminateConfig) -> dict:
+    return dict(n=cfg.n, short_n=min(cfg.short_n, cfg.n), fields=cfg.fields, max_item_frequency=cfg.max_item_frequency,
+                swe_benchmarks={b.name for b in cfg.extra if b.swe})
 
 
 def prepare_index(cfg: DecontaminateConfig, work_dir: str | Path, *, config_path: str | Path | None = None) -> Path:
-    """The driver's part: build the index once and write it under work/ (atomically)."""
+    """The driver's part: the index under work/ (atomically), from the cache when the same benchmarks,
+    settings and code built it before (`curation.decontam.cache`)."""
+    from curation.decontam.cache import cached_index, index_key
+
     base = Path(config_path).resolve().parent if config_path else Path.cwd()
     bench_dir = None
     if cfg.benchmarks_dir:
         bench_dir = resolve_path(cfg.benchmarks_dir, config_path) if config_path else Path(cfg.benchmarks_dir)
     path = Path(work_dir) / INDEX_FILE
-    build_index(cfg, benchmarks_dir=bench_dir, base=base).save(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    items, notes = load_benchmarks(cfg, bench_dir, base)
+    params = _build_params(cfg)
+    key = index_key(items, notes, {**params, "swe_benchmarks": sorted(params["swe_benchmarks"])})
+    cached_index(path, key, lambda: BenchmarkIndex.build(items, notes=notes, **params))
     return path
 
 
