@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from curation.decontam.index import BenchmarkIndex
+from curation.langid import default_cache_dir
 
 PACKAGE = Path(__file__).resolve().parents[1]
 # The modules whose code decides the bytes of the index file, given the items.
@@ -34,10 +35,9 @@ CODE_FILES = ("decontam/index.py", "decontam/tokens.py", "dedup/shingles.py", "d
 
 def cache_folder() -> Path | None:
     """`$CURATION_CACHE/decontam`, ~/.cache/curation/decontam by default; None when turned off."""
-    root = os.environ.get("CURATION_CACHE")
-    if root == "":
+    if os.environ.get("CURATION_CACHE") == "":
         return None
-    return Path(root or Path.home() / ".cache" / "curation") / "decontam"
+    return default_cache_dir() / "decontam"
 
 
 def index_key(items: list, notes: list[str], params: dict) -> str:

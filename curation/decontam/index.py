@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,7 +90,7 @@ class BenchmarkIndex:
     # -- build ---------------------------------------------------------------------------------
     @classmethod
     def build(cls, items: list[BenchmarkItem], *, n: int, short_n: int, fields: list[str], max_item_frequency: int,
-              swe_benchmarks: set[str] = frozenset(), notes: list[str] | None = None) -> "BenchmarkIndex":
+              swe_benchmarks: Collection[str] = (), notes: list[str] | None = None) -> "BenchmarkIndex":
         seg_item, seg_field, seg_tokens, raw_sets, norm_sets, short_sets = [], [], [], [], [], []
         for i, item in enumerate(items):
             for name, text in item.fields.items():

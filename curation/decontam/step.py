@@ -22,6 +22,7 @@ from datatrove.data import Document
 
 from curation.config.decontam import DecontaminateConfig
 from curation.decontam.benchmarks import load_benchmarks
+from curation.decontam.cache import cached_index, index_key
 from curation.decontam.index import BenchmarkIndex
 from curation.decontam.match import MatchSettings, apply_cuts, cut_spans, find_matches
 from curation.decontam.report import TaskReport, write_report
@@ -43,14 +44,12 @@ def build_index(cfg: DecontaminateConfig, *, benchmarks_dir: Path | None, base: 
 
 def _build_params(cfg: DecontaminateConfig) -> dict:
     return dict(n=cfg.n, short_n=min(cfg.short_n, cfg.n), fields=cfg.fields, max_item_frequency=cfg.max_item_frequency,
-                swe_benchmarks={b.name for b in cfg.extra if b.swe})
+                swe_benchmarks=sorted({b.name for b in cfg.extra if b.swe}))
 
 
 def prepare_index(cfg: DecontaminateConfig, work_dir: str | Path, *, config_path: str | Path | None = None) -> Path:
     """The driver's part: the index under work/ (atomically), from the cache when the same benchmarks,
     settings and code built it before (`curation.decontam.cache`)."""
-    from curation.decontam.cache import cached_index, index_key
-
     base = Path(config_path).resolve().parent if config_path else Path.cwd()
     bench_dir = None
     if cfg.benchmarks_dir:
@@ -59,8 +58,7 @@ def prepare_index(cfg: DecontaminateConfig, work_dir: str | Path, *, config_path
     path.parent.mkdir(parents=True, exist_ok=True)
     items, notes = load_benchmarks(cfg, bench_dir, base)
     params = _build_params(cfg)
-    key = index_key(items, notes, {**params, "swe_benchmarks": sorted(params["swe_benchmarks"])})
-    cached_index(path, key, lambda: BenchmarkIndex.build(items, notes=notes, **params))
+    cached_index(path, index_key(items, notes, params), lambda: BenchmarkIndex.build(items, notes=notes, **params))
     return path
 
 

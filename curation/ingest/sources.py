@@ -57,7 +57,7 @@ class RepoSource:
     limits: Limits = field(default_factory=Limits)
     note: str = ""  # why a source yields nothing, e.g. EMPTY_GIT_NOTE
     date: datetime | None = None  # git: the commit (committer) date of rev, UTC; the keep rule prefers newer
-    _size_hint: tuple[int, int] | None = field(default=None, init=False, repr=False, compare=False)
+    _sizes: tuple[int, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def files(self) -> Iterator[RepoFile]:
         """Every file of the source, sorted by path; unreadable ones as drops. Never raises."""
@@ -82,12 +82,12 @@ class RepoSource:
         return size + FILE_COST_BYTES * files
 
     def _size(self) -> tuple[int, int]:
-        if self._size_hint is None:
+        if self._sizes is None:
             try:
-                self._size_hint = self._estimate_size()
+                self._sizes = self._estimate_size()
             except (OSError, SourceError):
-                self._size_hint = (0, 0)  # files() will report why it cannot read this source
-        return self._size_hint
+                self._sizes = (0, 0)  # files() will report why it cannot read this source
+        return self._sizes
 
     def _estimate_size(self) -> tuple[int, int]:
         """(bytes, files)."""
