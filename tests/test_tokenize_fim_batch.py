@@ -37,9 +37,9 @@ def documents() -> list[Document]:
     return docs
 
 
-def run_step(telechat3, docs, tmp_path, *, batch_docs, threads) -> list[dict]:
+def run_step(telechat3, docs, tmp_path, *, batch_docs, threads, line_cache=1_000_000) -> list[dict]:
     step = TokenizeStep(tokenizer_path=str(telechat3), tokens_folder=str(tmp_path / "tokens"), sources=["code"],
-                        threads=threads, batch_docs=batch_docs,
+                        threads=threads, batch_docs=batch_docs, line_cache=line_cache,
                         fim=FimConfig(rate=0.5, spm_rate=0.5, mode="char", seed=3))
     out = list(step.run(iter([Document(text=d.text, id=d.id, metadata=dict(d.metadata)) for d in docs]), rank=0, world_size=1))
     assert [d.id for d in out] == [d.id for d in docs]
@@ -69,5 +69,7 @@ def test_batched_fim_equals_one_file_at_a_time(telechat3, documents, tmp_path):
         assert (row["id"], row["fim"], row["input_ids"]) == (doc.id, tag, ids), doc.id
         tags.append(tag)
     assert {"psm", "spm", ""} <= set(tags)  # both FIM orders and plain files were exercised
-    # batch size and threads change nothing
+    # batch size, threads and the line table (none; one restarted at every batch) change nothing
     assert run_step(telechat3, documents, tmp_path / "b", batch_docs=7, threads=1) == rows
+    assert run_step(telechat3, documents, tmp_path / "c", batch_docs=16, threads=1, line_cache=0) == rows
+    assert run_step(telechat3, documents, tmp_path / "d", batch_docs=5, threads=1, line_cache=3) == rows

@@ -19,6 +19,7 @@ from curation.swe.render import (
     task_token_ids_checked,
 )
 from curation.tokenize.fim import encode_fim_batch, fim_rng, plan_fim, resolve_sentinels
+from curation.tokenize.lines import LineEncoder
 from curation.tokenize.tokenizer import load_tokenizer
 
 
@@ -31,9 +32,11 @@ class TokenizeStep(Described, PipelineStep):
     type = "🔢 - TOKENIZER"
 
     def __init__(self, *, tokenizer_path: str, tokens_folder: str | Path, sources: list[str], threads: int = 1,
-                 batch_docs: int = 256, fim: FimConfig | None = None, swe_markers: SweMarkerPieces | None = None):
+                 batch_docs: int = 256, fim: FimConfig | None = None, swe_markers: SweMarkerPieces | None = None,
+                 line_cache: int = 1_000_000):
         """fim: applied to file-level code documents (repository chunks arrive with their ids, FIM
-        already decided by the assembler). swe_markers: the pieces of SWE task documents (the
+        already decided by the assembler). line_cache: distinct lines a task keeps encoded
+        (`curation.tokenize.lines`; 0: encode whole texts). swe_markers: the pieces of SWE task documents (the
         reader's; None: the defaults). Trajectories arrive with their ids and a `loss_mask`
         (curation.agent.tokens), written as the tokens/ `loss_mask` column."""
         super().__init__()
@@ -44,12 +47,14 @@ class TokenizeStep(Described, PipelineStep):
         self.sources = sorted(sources)
         self.threads = threads
         self.batch_docs = batch_docs
+        self.line_cache = line_cache
 
     @classmethod
     def from_config(cls, ctx) -> TokenizeStep:
         cfg = ctx.config
         return cls(tokenizer_path=ctx.tokenizer_path, tokens_folder=ctx.layout.tokens, sources=ctx.pipeline.sources,
                    threads=cfg.tokenizer.threads, batch_docs=cfg.tokenizer.batch_docs,
+                   line_cache=cfg.tokenizer.line_cache,
                    fim=cfg.pack.fim if cfg.assemble.unit == "file" else None)
 
     def outputs(self) -> list[Path]:
@@ -60,6 +65,7 @@ class TokenizeStep(Described, PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         tokenizer = load_tokenizer(self.tokenizer_path)
+        lines = LineEncoder(tokenizer, max_lines=self.line_cache)
         fim = self._fim_setup(tokenizer)
         sinks = {s: ParquetSink(Path(self.tokens_folder) / s, TOKENS_SCHEMA) for s in self.sources}
         for sink in sinks.values():
@@ -79,11 +85,11 @@ class TokenizeStep(Described, PipelineStep):
                 with self.track_time("batch"):
                     whole = [d for d in plain if plans.get(id(d)) is None]
                     encoded = dict(zip((id(d) for d in whole),
-                                       tokenizer.encode_batch([d.text for d in whole], num_threads=self.threads)))
+                                       lines.encode([d.text for d in whole], num_threads=self.threads)))
                     cut = [d for d in plain if plans.get(id(d)) is not None]
                     if cut:
                         results = encode_fim_batch([d.text for d in cut], [plans[id(d)] for d in cut], tokenizer,
-                                                   fim[1], num_threads=self.threads)
+                                                   fim[1], num_threads=self.threads, lines=lines)
                         encoded.update(zip((id(d) for d in cut), results))
                 for doc in batch:
                     cuts = doc.metadata.pop("token_cuts", None)
@@ -116,6 +122,9 @@ class TokenizeStep(Described, PipelineStep):
             raise
         for sink in sinks.values():
             sink.close()
+        if lines.lines_seen:
+            self.stat_update("lines", value=lines.lines_seen)
+            self.stat_update("lines_encoded", value=lines.lines_encoded)
 
     def _swe_ids(self, doc, tokenizer) -> list[int]:
         """Markers by id between the separately encoded sections (curation.swe.render)."""

@@ -17,25 +17,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from curation.tokenize.lines import newline_is_atomic
+
 if TYPE_CHECKING:
     from curation.tokenize.tokenizer import Tokenizer
 
 # Distinct lines kept; past this the table starts again (a fresh table costs re-encoding lines).
 MAX_LINES = 2_000_000
-
-
-def newline_is_atomic(tokenizer: Tokenizer) -> bool:
-    """True when the tokenizer is SentencePiece with "\\n" as a user-defined piece."""
-    sp = getattr(tokenizer, "_sp", None)  # the Tokenizer keeps its SentencePiece processor here
-    if sp is None:
-        return False
-    from sentencepiece import sentencepiece_model_pb2
-
-    proto = sentencepiece_model_pb2.ModelProto()
-    proto.ParseFromString(sp.serialized_model_proto())
-    newline = sp.piece_to_id("\n")
-    return (sp.id_to_piece(newline) == "\n"
-            and proto.pieces[newline].type == sentencepiece_model_pb2.ModelProto.SentencePiece.USER_DEFINED)
 
 
 class TokenCounter:

@@ -28,11 +28,16 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from curation.repo.parsing import parse
 from curation.schema import ConfigError
 from curation.tokenize.tokenizer import Tokenizer, piece_id
+
+if TYPE_CHECKING:
+    from curation.tokenize.lines import LineEncoder
 
 MODES = ("char", "syntax")
 TAGS = ("", "psm", "spm")
@@ -65,6 +70,7 @@ class FimSentinels:
 @dataclass
 class FimResult:
     ids: list[int]        # the file's ids: encode(text) when tag == "", else the FIM arrangement
+                          # (an int32 array when encoded through a LineEncoder)
     tag: str = ""         # "", "psm", "spm"
     span: str = ""        # "char", or the syntax kind ("function_body", "block", "expression")
     cut: tuple[int, int] = (0, 0)  # character offsets of the middle in the original text
@@ -135,34 +141,45 @@ def plan_fim(text: str, rng: random.Random, *, rate: float, spm_rate: float, mod
     return FimPlan(spm, kind, a, b)
 
 
-def assemble_fim(plan: FimPlan, prefix_ids: list[int], middle_ids: list[int], suffix_ids: list[int],
-                 sentinels: FimSentinels) -> FimResult:
+def assemble_fim(plan: FimPlan, prefix_ids, middle_ids, suffix_ids, sentinels: FimSentinels) -> FimResult:
+    """ids: a list, or an int32 array when the pieces are arrays (`LineEncoder`)."""
     pre, mid, suf = sentinels.prefix, sentinels.middle, sentinels.suffix
+    arrays = isinstance(prefix_ids, np.ndarray)
     if plan.spm:
-        ids = [pre, suf, *suffix_ids, mid, *prefix_ids, *middle_ids]
+        order = ([pre, suf], suffix_ids, [mid], prefix_ids, middle_ids)
         s0 = 2
         p0 = s0 + len(suffix_ids) + 1
         m0 = p0 + len(prefix_ids)
     else:
-        ids = [pre, *prefix_ids, suf, *suffix_ids, mid, *middle_ids]
+        order = ([pre], prefix_ids, [suf], suffix_ids, [mid], middle_ids)
         p0 = 1
         s0 = p0 + len(prefix_ids) + 1
         m0 = s0 + len(suffix_ids) + 1
+    if arrays:
+        ids = np.concatenate([np.asarray(part, dtype=np.int32) for part in order])
+    else:
+        ids = [i for part in order for i in part]
     pieces = {"prefix": (p0, p0 + len(prefix_ids)), "middle": (m0, m0 + len(middle_ids)),
               "suffix": (s0, s0 + len(suffix_ids))}
     return FimResult(ids, "spm" if plan.spm else "psm", plan.kind, (plan.a, plan.b), pieces)
 
 
 def encode_fim_batch(texts: list[str], plans: list[FimPlan], tokenizer: "Tokenizer", sentinels: FimSentinels,
-                     num_threads: int = 1) -> list[FimResult]:
+                     num_threads: int = 1, lines: "LineEncoder | None" = None) -> list[FimResult]:
     """The FIM results of files whose plans are known: every prefix in one encode call, every
     middle and suffix in one continuation call (each piece is encoded on its own, so the ids are
-    those `apply_fim` gives one file at a time)."""
+    those `apply_fim` gives one file at a time). lines: encode through it (the same ids, as
+    int32 arrays)."""
     if not texts:
         return []
-    prefixes = tokenizer.encode_batch([t[:p.a] for t, p in zip(texts, plans)], num_threads=num_threads)
-    rest = encode_continuation(tokenizer, [x for t, p in zip(texts, plans) for x in (t[p.a:p.b], t[p.b:])],
-                               num_threads=num_threads)
+    prefix_texts = [t[:p.a] for t, p in zip(texts, plans)]
+    rest_texts = [x for t, p in zip(texts, plans) for x in (t[p.a:p.b], t[p.b:])]
+    if lines is not None:
+        prefixes = lines.encode(prefix_texts, num_threads=num_threads)
+        rest = lines.encode(rest_texts, continuation=True, num_threads=num_threads)
+    else:
+        prefixes = tokenizer.encode_batch(prefix_texts, num_threads=num_threads)
+        rest = encode_continuation(tokenizer, rest_texts, num_threads=num_threads)
     return [assemble_fim(p, prefixes[i], rest[2 * i], rest[2 * i + 1], sentinels) for i, p in enumerate(plans)]
 
 
