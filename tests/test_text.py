@@ -559,3 +559,45 @@ def test_stdlib_modules_are_rglob_outside_the_skipped_folders(tmp_path):
     assert got == reference(tmp_path / "lib")
     assert [p.relative_to(tmp_path / "lib").as_posix() for p in got] == [
         "Z.py", "a.py", "pkg/__init__.py", "pkg/sub/y.py"]
+
+
+def test_stdlib_docstrings_are_parsed_once_per_content_and_cached(tmp_path, monkeypatch):
+    """The texts from the cache are the texts of parsing: on real stdlib packages, then after a
+    file changes (only it is parsed again), a cached file is broken (parsed again and mended), and
+    with the cache turned off (nothing written)."""
+    import sysconfig
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    root = tmp_path / "lib"
+    for package in ("json", "email", "asyncio"):
+        shutil.copytree(stdlib / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "broken.py").write_text("'''a fixture that does not parse'''\ndef (:\n")
+    monkeypatch.setenv("CURATION_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "text" / "stdlib"
+
+    def run():
+        cache = sources.DocstringCache()
+        return list(sources.stdlib_docstrings(root, cache=cache)), cache
+
+    monkeypatch.setenv("CURATION_CACHE", "")
+    want, off = run()
+    assert not folder.exists() and off.hits == 0 and off.parsed == len(sources._stdlib_modules(root))
+    assert len(want) > 50 and "broken" not in {item.id for item in want}
+    monkeypatch.setenv("CURATION_CACHE", str(tmp_path / "cache"))
+    first, cold = run()
+    assert first == want and cold.parsed > 50
+    assert len(list(folder.glob("*.json"))) == cold.parsed  # one entry per distinct content
+    second, warm = run()
+    assert second == want and (warm.parsed, warm.hits) == (0, len(sources._stdlib_modules(root)))
+    # A changed module is parsed again (its text changes with it); the others stay cached.
+    changed = root / "json" / "decoder.py"
+    changed.write_text(changed.read_text().replace('"""', '"""Edited. ', 1))
+    third, after_edit = run()
+    assert after_edit.parsed == 1
+    assert next(i for i in third if i.id == "stdlib/json.decoder").text.startswith("Edited. ")
+    # A truncated entry is parsed again and rewritten.
+    entry = sorted(folder.glob("*.json"))[0]
+    entry.write_text('{"text": "trunc')
+    fourth, mended = run()
+    assert mended.parsed == 1 and json.loads(entry.read_text())["text"] != "trunc"
+    assert [i for i in fourth if i.id != "stdlib/json.decoder"] == [i for i in want if i.id != "stdlib/json.decoder"]

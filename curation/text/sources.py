@@ -22,14 +22,19 @@ from __future__ import annotations
 
 import ast
 import gzip
+import hashlib
+import json
 import os
 import shutil
 import subprocess
+import sys
 import sysconfig
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from curation.langid import default_cache_dir
 
 HTML_SUFFIXES = (".html", ".htm")
 # Standard-library folders whose docstrings are not documentation of the library itself.
@@ -72,26 +77,76 @@ def python_reference() -> Iterator[TextItem]:
             yield TextItem(f"pyref/{topic}", text, f"pydoc_data.topics/{topic}", f"pyref/{topic}")
 
 
-def stdlib_docstrings(root: str | Path | None = None, want: Callable[[str], bool] | None = None) -> Iterator[TextItem]:
+def stdlib_docstrings(root: str | Path | None = None, want: Callable[[str], bool] | None = None,
+                      cache: DocstringCache | None = None) -> Iterator[TextItem]:
     """The docstrings of each standard-library module, module first, in source order. `want(group)`:
-    parse only the modules a task reads (parsing is what costs)."""
+    parse only the modules a task reads (parsing is what costs). The text of each module is cached
+    by its content (`DocstringCache`): the same stdlib is parsed once, not in every run."""
     root = Path(root or sysconfig.get_paths()["stdlib"])
+    cache = cache or DocstringCache()
     for path in _stdlib_modules(root):
         rel = path.relative_to(root)
         module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
         if want is not None and not want(f"stdlib/{module}"):
             continue
+        text = cache.text(path.read_bytes())
+        if text:
+            yield TextItem(f"stdlib/{module}", text, rel.as_posix(), f"stdlib/{module}")
+
+
+def module_docstrings(source: bytes) -> str | None:
+    """The module's, classes' and functions' docstrings in `ast.walk`'s order, joined by a blank
+    line; None when the file does not parse (a few stdlib files are deliberately invalid)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    parts = []
+    for node in _documented_nodes(tree):
+        doc = ast.get_docstring(node)
+        if doc and doc.strip():
+            parts.append(doc.strip())
+    return "\n\n".join(parts)
+
+
+class DocstringCache:
+    """`module_docstrings(source)` kept on disk by content:
+
+        $CURATION_CACHE/text/stdlib/<blake2b of the source, this file and the Python version>.json
+
+    The key holds this file's code and `sys.version` (`ast.get_docstring` cleans indentation by
+    the interpreter's rules), so a cached text is what parsing would give now. A file that
+    cannot be read is parsed again; a cache that cannot be written is left alone (the texts are
+    the same, only slower). CURATION_CACHE="" turns it off."""
+
+    def __init__(self) -> None:
+        self.folder = None if os.environ.get("CURATION_CACHE") == "" else default_cache_dir() / "text" / "stdlib"
+        self.salt = hashlib.blake2b(Path(__file__).read_bytes() + sys.version.encode(), digest_size=16).digest()
+        self.hits = self.parsed = 0
+
+    def text(self, source: bytes) -> str | None:
+        if self.folder is None:
+            self.parsed += 1
+            return module_docstrings(source)
+        key = hashlib.blake2b(source, key=self.salt, digest_size=20).hexdigest()
+        path = self.folder / f"{key}.json"
         try:
-            tree = ast.parse(path.read_bytes())
-        except (SyntaxError, ValueError):
-            continue  # a few stdlib files are deliberately invalid (bad-syntax fixtures)
-        parts = []
-        for node in _documented_nodes(tree):
-            doc = ast.get_docstring(node)
-            if doc and doc.strip():
-                parts.append(doc.strip())
-        if parts:
-            yield TextItem(f"stdlib/{module}", "\n\n".join(parts), rel.as_posix(), f"stdlib/{module}")
+            text = json.loads(path.read_text(encoding="utf-8"))["text"]
+            if text is None or isinstance(text, str):
+                self.hits += 1
+                return text
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # absent or unreadable: parsed again and rewritten
+        text = module_docstrings(source)
+        self.parsed += 1
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"text": text}), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+        return text
 
 
 def _stdlib_modules(root: Path) -> list[Path]:
