@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from curation.tokenize.fim import encode_continuation
 from curation.tokenize.lines import MAX_LINE_CHARS, LineEncoder, newline_is_atomic

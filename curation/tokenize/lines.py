@@ -17,8 +17,10 @@ it has not seen. The ids are the same as encoding each text whole (test_tokenize
 this on real code of every language and on texts made to break it). The cost is Python
 bookkeeping per line (split, dict lookups, numpy gathers), about a sixth of what it saves on code.
 
-Memory is bounded by `max_lines` (the distinct lines kept) and `MAX_CACHED_TOKENS`; past either,
-the table starts again. The arrays returned are read-only views of bytes. Lines longer than `MAX_LINE_CHARS` are encoded but not kept (minified
+Memory is bounded by `max_lines` (the distinct lines kept) and `MAX_TABLE_BYTES` (the lines'
+characters, 4 bytes per id and `ENTRY_OVERHEAD` per line, an upper estimate of what CPython
+holds for them); past either, the table starts again. At the default 1M lines a task of the
+registry corpus peaked 30 MB above encoding whole texts. The arrays returned are read-only views of bytes. Lines longer than `MAX_LINE_CHARS` are encoded but not kept (minified
 code and data lines seldom repeat). Other tokenizers, and `max_lines=0`, encode whole texts.
 """
 
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     from curation.tokenize.tokenizer import Tokenizer
 
 MAX_LINE_CHARS = 1_000
-MAX_CACHED_TOKENS = 32_000_000  # int32 ids: 128 MB
+MAX_TABLE_BYTES = 256 << 20
+ENTRY_OVERHEAD = 160  # a str and a bytes object's headers and a dict slot, rounded up
 
 
 def newline_is_atomic(tokenizer: Tokenizer) -> bool:
@@ -70,7 +73,7 @@ class LineEncoder:
         # line -> the bytes of its int32 ids [id("\n"), *cont(line)]: a text's ids are one
         # bytes.join of its lines', with no Python work per token.
         self._index: dict[str, bytes] = {}
-        self._tokens = 0
+        self._bytes = 0
 
     def encode(self, texts: list[str], *, continuation: bool = False, num_threads: int = 1) -> list[np.ndarray]:
         """continuation: the texts go on a document (no dummy prefix), as `fim.encode_continuation`."""
@@ -84,8 +87,8 @@ class LineEncoder:
             else:
                 encoded = self.tokenizer.encode_batch(texts, num_threads=num_threads)
             return [np.asarray(ids, dtype=np.int32) for ids in encoded]
-        if len(self._index) > self.max_lines or self._tokens > MAX_CACHED_TOKENS:
-            self._index, self._tokens = {}, 0
+        if len(self._index) > self.max_lines or self._bytes > MAX_TABLE_BYTES:
+            self._index, self._bytes = {}, 0
         index = self._index
         split = [text.split("\n") for text in texts]
         # A plain text's first line carries the dummy prefix: encoded as it is, never kept. Every
@@ -113,9 +116,9 @@ class LineEncoder:
             # Each entry without the dummy "▁": from its second id to its end, in bytes.
             bounds = zip((4 * (starts + 1)).tolist(), (4 * (starts + counts)).tolist())
             index.update(zip(new, [data[a:b] for a, b in bounds]))
-            self._tokens += len(flat) - len(new)
             # Long lines are used for this call only (minified code and data lines seldom repeat).
             long = [line for line in new if len(line) > MAX_LINE_CHARS]
+            self._bytes += 4 * (len(flat) - len(new)) + ENTRY_OVERHEAD * len(new) + sum(map(len, new))
         get = index.__getitem__
         heads_ids = iter(encoded[:len(heads)])
         out: list[np.ndarray] = []
