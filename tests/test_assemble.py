@@ -110,6 +110,22 @@ def test_installed_packages_decode_exactly_fit_and_keep_dependency_order(tok, se
         assert any(s.parts > 1 for c in assembly.chunks for s in c.spans), "expected a file longer than a chunk"
 
 
+def test_repository_encoded_by_line_is_the_repository_encoded_whole(tok, seps):
+    """The assembler's line table (curation.tokenize.lines) changes no id, cut or span: real
+    packages, long files cut across chunks, one table shared by the repositories in turn."""
+    from curation.tokenize.lines import LineEncoder
+
+    lines = LineEncoder(tok, max_lines=1_000_000)
+    for package, max_tokens in (("yaml", 2047), ("rich", 8191)):
+        files = package_repo(__import__(package))
+        whole = assemble_repository(files, tok, repo=package, rev="1", max_tokens=max_tokens, separators=seps)
+        by_line = assemble_repository(files, tok, repo=package, rev="1", max_tokens=max_tokens, separators=seps,
+                                      lines=lines)
+        assert by_line == whole
+        assert len(whole.chunks) > 3
+    assert lines.lines_encoded < 0.8 * lines.lines_seen
+
+
 def test_cycle_stays_in_one_chunk_when_it_fits(tok, seps):
     # a.py <-> b.py is a cycle; filler.py comes first (path order) and nearly fills the chunk
     body = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(40))

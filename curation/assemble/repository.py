@@ -33,6 +33,7 @@ from curation.repo.order import MODES, dependency_order
 from curation.repo.parsing import SUPPORTED_LANGUAGES
 from curation.repo.resolve import resolve_repository
 from curation.tokenize.fim import FimSentinels, apply_fim, decode_continuation, fim_rng
+from curation.tokenize.lines import LineEncoder
 from curation.tokenize.tokenizer import Tokenizer, piece_id
 
 
@@ -133,8 +134,10 @@ def assemble_repository(files: Sequence[RepoFile], tokenizer: "Tokenizer", *, re
                         max_tokens: int, separators: Separators, order: str = "dependency",
                         order_by_language: Mapping[str, str] | None = None, keep_scc_together: bool = True,
                         seed: int = 0, fim: FimSettings | None = None,
-                        imports: Mapping[str, "FileImports"] | None = None, threads: int = 1) -> RepoAssembly:
-    """Order one repository's files and cut them into chunks of at most `max_tokens` ids."""
+                        imports: Mapping[str, "FileImports"] | None = None, threads: int = 1,
+                        lines: LineEncoder | None = None) -> RepoAssembly:
+    """Order one repository's files and cut them into chunks of at most `max_tokens` ids.
+    lines: encode through it (the same ids; a repository's files share many lines)."""
     unique: dict[str, RepoFile] = {}
     duplicates = []
     for f in files:
@@ -149,9 +152,11 @@ def assemble_repository(files: Sequence[RepoFile], tokenizer: "Tokenizer", *, re
     edges = repository_edges(list(unique.values()), imports) if mode == "dependency" else []
     ordered = dependency_order(unique, edges, mode, seed=repo_seed(seed, f"{repo}@{rev}"))
 
-    header_ids, *encoded = tokenizer.encode_batch(
-        [f"{repo}\n"] + [f"{p}\n" for p in ordered.files] + [unique[p].text for p in ordered.files],
-        num_threads=threads)
+    texts = [f"{repo}\n"] + [f"{p}\n" for p in ordered.files] + [unique[p].text for p in ordered.files]
+    if lines is not None:
+        header_ids, *encoded = [ids.tolist() for ids in lines.encode(texts, num_threads=threads)]
+    else:
+        header_ids, *encoded = tokenizer.encode_batch(texts, num_threads=threads)
     n = len(ordered.files)
     path_ids = dict(zip(ordered.files, encoded[:n]))
     content_ids = dict(zip(ordered.files, encoded[n:]))

@@ -24,6 +24,7 @@ from curation.ingest.languages import language_kind
 from curation.repo.step import IMPORTS_KEY
 from curation.steps import Described
 from curation.tokenize.fim import resolve_sentinels
+from curation.tokenize.lines import LineEncoder
 from curation.tokenize.tokenizer import load_tokenizer
 
 
@@ -32,14 +33,16 @@ class RepoAssembler(Described, PipelineStep):
     type = "🧩 - ASSEMBLER"
 
     def __init__(self, *, tokenizer_path: str, assemble: RepoAssembleConfig, max_tokens: int,
-                 fim: FimConfig | None = None, threads: int = 1):
-        """assemble: the typed `assemble` section; max_tokens: ids per chunk (context minus EOS)."""
+                 fim: FimConfig | None = None, threads: int = 1, line_cache: int = 1_000_000):
+        """assemble: the typed `assemble` section; max_tokens: ids per chunk (context minus EOS);
+        line_cache: distinct lines kept encoded (`curation.tokenize.lines`; 0: whole texts)."""
         super().__init__()
         self.tokenizer_path = tokenizer_path
         self.assemble = assemble
         self.max_tokens = max_tokens
         self.fim = fim
         self.threads = threads
+        self.line_cache = line_cache
 
     @classmethod
     def from_config(cls, ctx) -> RepoAssembler | None:
@@ -48,7 +51,7 @@ class RepoAssembler(Described, PipelineStep):
             return None
         return cls(tokenizer_path=ctx.tokenizer_path, assemble=cfg.assemble,
                    max_tokens=cfg.assemble.max_tokens(cfg.pack.seq_len), fim=cfg.pack.fim,
-                   threads=cfg.tokenizer.threads)
+                   threads=cfg.tokenizer.threads, line_cache=cfg.tokenizer.line_cache)
 
     def doc_columns(self) -> dict[str, str]:
         return {"files": "list<string>", "fim": "string", "fim_file": "string", "fim_span": "string",
@@ -56,6 +59,7 @@ class RepoAssembler(Described, PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         tokenizer = load_tokenizer(self.tokenizer_path)
+        lines = LineEncoder(tokenizer, max_lines=self.line_cache)
         pieces = self.assemble.separators
         separators = resolve_separators(tokenizer, pieces)
         fim = None
@@ -69,7 +73,7 @@ class RepoAssembler(Described, PipelineStep):
         for doc in data or ():
             doc_key = _repo_key(doc)
             if doc_key != key and group:
-                yield from self._assemble(group, tokenizer, separators, fim, seen, rank)
+                yield from self._assemble(group, tokenizer, separators, fim, seen, rank, lines)
                 group = []
             key = doc_key
             if doc_key is None:
@@ -78,9 +82,10 @@ class RepoAssembler(Described, PipelineStep):
             else:
                 group.append(doc)
         if group:
-            yield from self._assemble(group, tokenizer, separators, fim, seen, rank)
+            yield from self._assemble(group, tokenizer, separators, fim, seen, rank, lines)
 
-    def _assemble(self, group: list[Document], tokenizer, separators, fim, seen: set, rank: int):
+    def _assemble(self, group: list[Document], tokenizer, separators, fim, seen: set, rank: int,
+                  lines: LineEncoder | None = None):
         source, repo, rev = _repo_key(group[0])
         if (source, repo, rev) in seen:
             # Ids would repeat: the input was not grouped by repository (e.g. a Stack table not
@@ -96,7 +101,7 @@ class RepoAssembler(Described, PipelineStep):
                 order=self.assemble.order, order_by_language=self.assemble.order_by_language,
                 keep_scc_together=self.assemble.keep_scc_together, seed=self.assemble.seed, fim=fim,
                 imports=imports or None,
-                threads=self.threads)
+                threads=self.threads, lines=lines)
         if assembly.duplicate_paths:
             # Two documents for one path of one repository cannot both be in it; count, keep the first.
             self.stat_update("duplicate_paths", value=len(assembly.duplicate_paths))
