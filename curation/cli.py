@@ -213,12 +213,23 @@ def handler(command: str):
     return getattr(importlib.import_module(module), function)
 
 
+def _start_forkserver_early(args) -> None:
+    """Before the run command's imports: the forkserver's preload then runs beside them
+    (curation.forkserver). Only the standard library, yaml and multiprocess are imported here."""
+    from curation.forkserver import run_needs_forkserver, start_forkserver
+
+    if run_needs_forkserver(args.pipeline, list(args.overrides), args.executor, args.workers):
+        start_forkserver()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 0
+    if args.command == "run":
+        _start_forkserver_early(args)
     try:
         return handler(args.command)(args)
     except KeyboardInterrupt:

@@ -33,6 +33,7 @@ from pathlib import Path
 from datatrove.executor import LocalPipelineExecutor, SlurmPipelineExecutor
 from datatrove.utils.stats import PipelineStats
 
+from curation.forkserver import FORKSERVER_PRELOAD
 from curation.schema import ConfigError
 from curation.status import JobRecord, last_error, slurm_queue, slurm_task_end
 
@@ -61,20 +62,6 @@ def _run_rank(executor: "TaskProcessExecutor", rank: int) -> None:
 # step of every stage, so a task starts with them loaded instead of importing them again (~0.7 s
 # of CPU per task process measured on 2 cores: 8 task processes in a stage-1 run), and
 # `curation.warm`: the compiled kernels and grammars a task would load for itself.
-FORKSERVER_PRELOAD = ["curation.recipe", "curation.warm"]
-
-
-def start_forkserver() -> None:
-    """Start the forkserver that local task processes fork from, now: it imports
-    `FORKSERVER_PRELOAD` (~1.5 s) in its own process while the driver plans the first stage, instead
-    of when the first task starts. Returns at once; the first fork waits for the preload."""
-    import multiprocess
-    from multiprocess import forkserver
-
-    multiprocess.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
-    forkserver.ensure_running()
-
-
 def heaviest_first(ranks: list[int], steps: list) -> list[int]:
     """Ranks in the order to start them: by the summed `task_weight(rank)` of the steps that know
     their task's work, heaviest first, ties by rank (longest-processing-time first: with fewer

@@ -21,8 +21,8 @@ from curation.executors import (
     PipelineError,
     incomplete_ranks,
     run_stage,
-    start_forkserver,
 )
+from curation.forkserver import start_forkserver
 from curation.inspect import DUCKDB_EXAMPLE, summary
 from curation.io import task_file, write_json_atomic
 from curation.layout import Layout

@@ -1,7 +1,7 @@
 """What every task process would otherwise load for itself, loaded once by the forkserver.
 
 Imported (for its effect) by the forkserver that the local executor forks every task process
-from (`curation.executors.FORKSERVER_PRELOAD`): a forked task starts with the machine code of the
+from (`curation.forkserver.FORKSERVER_PRELOAD`): a forked task starts with the machine code of the
 decontamination kernel, the file-measure pass and the shingles' token hashes (numba: ~0.5 s of
 CPU per process to import and load from its on-disk cache) and the tree-sitter grammars already
 in memory. Nothing here depends on a run's configuration, and every load is the one the task

@@ -196,10 +196,42 @@ def test_forkserver_preload_names_importable_modules():
     import importlib
 
     from curation import recipe
-    from curation.executors import FORKSERVER_PRELOAD
+    from curation.forkserver import FORKSERVER_PRELOAD
 
     modules = [importlib.import_module(name) for name in FORKSERVER_PRELOAD]
     assert recipe in modules
+
+
+def test_curate_run_starts_the_forkserver_early_only_for_local_runs_on_several_workers(tmp_path):
+    """`curate run` starts the forkserver before its imports when the config file and the command
+    line say tasks run locally on more than one worker, with --set and the flags applied as
+    curation.load applies them; when it cannot tell, it leaves the start to the run."""
+    import subprocess
+    import sys
+
+    from curation.forkserver import run_needs_forkserver
+
+    stage1 = ROOT / "pipelines" / "stage1_8k.yaml"
+    assert run_needs_forkserver(stage1, [])  # local, 2 workers
+    assert not run_needs_forkserver(stage1, [], executor="slurm")
+    assert not run_needs_forkserver(stage1, ["executor.kind=ray"])
+    assert run_needs_forkserver(stage1, ["executor.kind=ray", "executor.kind=local"])  # the last wins
+    assert not run_needs_forkserver(stage1, [], workers=1)
+    assert not run_needs_forkserver(stage1, ["executor.workers=1"])
+    assert run_needs_forkserver(stage1, ["executor.workers=1"], workers=3)  # the flag over --set
+    assert not run_needs_forkserver(stage1, ["executor={kind: local}"])
+    slurm = write_config(tmp_path / "slurm.yaml", {"name": "x", "executor": {"kind": "slurm", "workers": 8}})
+    assert not run_needs_forkserver(slurm, [])
+    assert run_needs_forkserver(slurm, [], executor="local")
+    assert run_needs_forkserver(write_config(tmp_path / "bare.yaml", {"name": "x"}), [])  # default: 2 workers
+    assert not run_needs_forkserver(tmp_path / "missing.yaml", [])
+    (tmp_path / "bad.yaml").write_text("executor: [unclosed\n")
+    assert not run_needs_forkserver(tmp_path / "bad.yaml", [])
+    assert not run_needs_forkserver(write_config(tmp_path / "odd.yaml", {"executor": {"workers": "many"}}), [])
+    # A config error still reads as before, with the forkserver started ahead of it.
+    proc = subprocess.run([sys.executable, "-m", "curation.cli", "run", str(tmp_path / "bare.yaml"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_forkserver_warm_loads_the_kernel_and_grammars_the_driver_does_not():
@@ -209,7 +241,7 @@ def test_forkserver_warm_loads_the_kernel_and_grammars_the_driver_does_not():
     import subprocess
     import sys
 
-    from curation.executors import FORKSERVER_PRELOAD
+    from curation.forkserver import FORKSERVER_PRELOAD
 
     assert "curation.warm" in FORKSERVER_PRELOAD
     probe = (
