@@ -160,10 +160,11 @@ _LINE_INPUT: list[list[str]] = []  # the batches, read before the clock starts; 
 
 
 def _line_share(tokenizer: str, worker: int, workers: int, conn) -> None:
+    from curation.config.pipeline import DEFAULT_LINE_CACHE
     from curation.tokenize.lines import LineEncoder
     from curation.tokenize.tokenizer import load_tokenizer
 
-    lines = LineEncoder(load_tokenizer(tokenizer), max_lines=1_000_000)
+    lines = LineEncoder(load_tokenizer(tokenizer), max_lines=DEFAULT_LINE_CACHE)
     tokens = 0
     c0 = time.process_time()
     # Contiguous runs of batches, as the pipeline's tokenize tasks read contiguous row ranges.

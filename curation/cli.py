@@ -12,6 +12,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from curation.forkserver import run_needs_forkserver, start_forkserver
+
 EXAMPLES = {
     "run": """example:
   curate run pipelines/stage1_8k.yaml --out out/stage1 --tasks 8 --workers 2 \\
@@ -215,9 +217,7 @@ def handler(command: str):
 
 def _start_forkserver_early(args) -> None:
     """Before the run command's imports: the forkserver's preload then runs beside them
-    (curation.forkserver). Only the standard library, yaml and multiprocess are imported here."""
-    from curation.forkserver import run_needs_forkserver, start_forkserver
-
+    (curation.forkserver, which imports only the standard library, yaml and multiprocess)."""
     if run_needs_forkserver(args.pipeline, list(args.overrides), args.executor, args.workers):
         start_forkserver()
 

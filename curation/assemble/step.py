@@ -20,6 +20,7 @@ from curation.assemble.repository import (
     resolve_separators,
 )
 from curation.config.assemble import FimConfig, RepoAssembleConfig
+from curation.config.pipeline import DEFAULT_LINE_CACHE
 from curation.ingest.languages import language_kind
 from curation.repo.step import IMPORTS_KEY
 from curation.steps import Described
@@ -33,7 +34,7 @@ class RepoAssembler(Described, PipelineStep):
     type = "🧩 - ASSEMBLER"
 
     def __init__(self, *, tokenizer_path: str, assemble: RepoAssembleConfig, max_tokens: int,
-                 fim: FimConfig | None = None, threads: int = 1, line_cache: int = 1_000_000):
+                 fim: FimConfig | None = None, threads: int = 1, line_cache: int = DEFAULT_LINE_CACHE):
         """assemble: the typed `assemble` section; max_tokens: ids per chunk (context minus EOS);
         line_cache: distinct lines kept encoded (`curation.tokenize.lines`; 0: whole texts)."""
         super().__init__()

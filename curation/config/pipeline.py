@@ -86,6 +86,7 @@ AssembleConfig = Annotated[FileAssembleConfig | RepoAssembleConfig, Field(discri
 
 
 DEFAULT_TOKENIZER = "Tele-AI/TeleChat3-Coder-36B-Thinking"
+DEFAULT_LINE_CACHE = 1_000_000
 
 
 class TokenizerConfig(StrictModel):
@@ -93,7 +94,7 @@ class TokenizerConfig(StrictModel):
     threads: int = Field(1, ge=1, description="SentencePiece threads per task")
     batch_docs: int = Field(256, ge=1)
     line_cache: int = Field(
-        1_000_000, ge=0,
+        DEFAULT_LINE_CACHE, ge=0,
         description="distinct lines a tokenize task keeps encoded, when the tokenizer never merges across a "
                     "newline (SentencePiece with '\\n' a user-defined piece, as TeleChat3): a repeated line is "
                     "not encoded again; the ids are the same. 0: encode whole texts",

@@ -10,6 +10,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
 from curation.config.assemble import FimConfig
+from curation.config.pipeline import DEFAULT_LINE_CACHE
 from curation.io import TOKENS_SCHEMA, ParquetSink
 from curation.steps import Described
 from curation.swe.render import (
@@ -33,7 +34,7 @@ class TokenizeStep(Described, PipelineStep):
 
     def __init__(self, *, tokenizer_path: str, tokens_folder: str | Path, sources: list[str], threads: int = 1,
                  batch_docs: int = 256, fim: FimConfig | None = None, swe_markers: SweMarkerPieces | None = None,
-                 line_cache: int = 1_000_000):
+                 line_cache: int = DEFAULT_LINE_CACHE):
         """fim: applied to file-level code documents (repository chunks arrive with their ids, FIM
         already decided by the assembler). line_cache: distinct lines a task keeps encoded
         (`curation.tokenize.lines`; 0: encode whole texts). swe_markers: the pieces of SWE task documents (the

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from curation.tokenize.fim import encode_continuation
+
 if TYPE_CHECKING:
     from curation.tokenize.tokenizer import Tokenizer
 
@@ -85,8 +87,6 @@ class LineEncoder:
             return []
         if not self.by_line:
             if continuation:
-                from curation.tokenize.fim import encode_continuation
-
                 encoded = encode_continuation(self.tokenizer, texts, num_threads=num_threads)
             else:
                 encoded = self.tokenizer.encode_batch(texts, num_threads=num_threads)
